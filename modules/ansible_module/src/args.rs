@@ -1,0 +1,179 @@
+//! Reading the args file Ansible writes, and turning it into typed parameters.
+
+use crate::Error;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// The task settings Ansible passes as `_ansible_*` keys. Unknown ones are ignored: the set
+/// changes between Ansible versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// `--check`: report what would change, change nothing.
+    pub check_mode: bool,
+    /// `--diff`: include `diff` in the result.
+    pub diff: bool,
+    /// The task has `no_log: true`.
+    pub no_log: bool,
+    /// The number of `-v`.
+    pub verbosity: u8,
+    /// The controller's Ansible version, when it said.
+    pub ansible_version: Option<String>,
+    /// The remote temp directory Ansible made for this task, when it said.
+    pub tmpdir: Option<String>,
+}
+
+/// Reads `path` as a JSON value, with an error that says which of the two steps failed.
+pub fn read_args_file(path: &Path) -> Result<Value, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::ReadArgs {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::ArgsNotJson {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Splits the `_ansible_*` keys off the task's parameters.
+pub fn split_context(raw: Value) -> Result<(Context, Map<String, Value>), Error> {
+    let object = match raw {
+        Value::Object(object) => object,
+        other => {
+            return Err(Error::ArgsNotObject {
+                found: json_type_name(&other),
+            })
+        }
+    };
+    let mut ctx = Context::default();
+    let mut params = Map::new();
+    for (key, value) in object {
+        let Some(setting) = key.strip_prefix("_ansible_") else {
+            params.insert(key, value);
+            continue;
+        };
+        match setting {
+            "check_mode" => ctx.check_mode = context_bool(&key, &value)?,
+            "diff" => ctx.diff = context_bool(&key, &value)?,
+            "no_log" => ctx.no_log = context_bool(&key, &value)?,
+            "verbosity" => {
+                ctx.verbosity = match &value {
+                    Value::Number(n) => n.as_u64().map(|v| v.min(u64::from(u8::MAX)) as u8),
+                    Value::String(s) => s.trim().parse().ok(),
+                    Value::Null => Some(0),
+                    _ => None,
+                }
+                .ok_or_else(|| Error::InvalidContext {
+                    name: key.clone(),
+                    message: format!("expected an integer, got {}", json_type_name(&value)),
+                })?
+            }
+            "version" => ctx.ansible_version = value.as_str().map(str::to_string),
+            "tmpdir" => ctx.tmpdir = value.as_str().map(str::to_string),
+            _ => {}
+        }
+    }
+    Ok((ctx, params))
+}
+
+fn context_bool(key: &str, value: &Value) -> Result<bool, Error> {
+    match value {
+        Value::Null => Ok(false),
+        other => crate::types::parse_bool_value(other).map_err(|message| Error::InvalidContext {
+            name: key.to_string(),
+            message,
+        }),
+    }
+}
+
+/// Deserializes the user parameters into `T`, with errors that name the parameter by its path
+/// (`http[1].timeout`).
+pub fn parse_params<T: DeserializeOwned>(
+    params: Map<String, Value>,
+    supported: &[&str],
+) -> Result<T, Error> {
+    // Checked here rather than left to serde so the message lists the module's own names in
+    // the order a person reads them.
+    let mut sorted: Vec<&str> = supported.to_vec();
+    sorted.sort_unstable();
+    for key in params.keys() {
+        if !supported.contains(&key.as_str()) {
+            return Err(Error::UnsupportedParameter {
+                name: key.clone(),
+                supported: sorted.join(", "),
+            });
+        }
+    }
+    let value = Value::Object(params);
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.inner().to_string();
+        describe_error(&path, &message)
+    })
+}
+
+/// Rewrites serde's wording into the module's: unknown fields become `unsupported parameter`,
+/// missing fields `missing required parameter`, everything else names the parameter's path.
+fn describe_error(path: &str, message: &str) -> Error {
+    let parent = if path == "." { "" } else { path };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let supported = tail
+            .trim_start_matches(',')
+            .trim()
+            .trim_start_matches("expected one of")
+            .trim_start_matches("expected")
+            .replace("` or `", ", ")
+            .replace('`', "")
+            .trim()
+            .to_string();
+        let supported = if supported.starts_with("there are no fields") {
+            "none".to_string()
+        } else {
+            supported
+        };
+        // serde_path_to_error's path already ends in the unknown key.
+        return Error::UnsupportedParameter {
+            name: if parent.ends_with(name) {
+                parent.to_string()
+            } else {
+                join_path(parent, name)
+            },
+            supported,
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return Error::MissingParameter {
+            name: join_path(parent, name),
+        };
+    }
+    Error::InvalidParameter {
+        name: if parent.is_empty() {
+            "(arguments)".to_string()
+        } else {
+            parent.to_string()
+        },
+        message: message.to_string(),
+    }
+}
+
+fn join_path(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// The JSON type of a value, as a person says it.
+pub fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

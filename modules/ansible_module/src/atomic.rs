@@ -1,0 +1,130 @@
+//! Writing artifacts so that a reader sees the old file or the new one, never half of one.
+
+use crate::Error;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Writes `contents` to `path` through a temp file in the same directory: write, set `mode`,
+/// fsync, rename over `path`, fsync the directory. On any error the temp file is removed and
+/// `path` is untouched. Missing parent directories are an error, not created.
+pub fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
+    let wrap = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| wrap(std::io::Error::other("path has no file name")))?;
+    let (mut file, temp) = create_temp(&dir, &file_name.to_string_lossy()).map_err(wrap)?;
+    let guard = TempGuard(Some(temp));
+    let result = (|| {
+        file.write_all(contents)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.sync_all()?;
+        drop(file);
+        if let Some(temp) = &guard.0 {
+            fs::rename(temp, path)?;
+        }
+        Ok(())
+    })();
+    result.map_err(wrap)?;
+    guard.disarm();
+    // The rename is durable only once the directory entry is; a failure here leaves the new
+    // file in place, so it is not reported as a failed write.
+    if let Ok(dir) = File::open(&dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+fn create_temp(dir: &Path, name: &str) -> std::io::Result<(File, PathBuf)> {
+    let pid = std::process::id();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut last_err = None;
+    for attempt in 0..16u32 {
+        let temp = dir.join(format!(".{name}.{pid}.{nanos:x}{attempt}.tmp"));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+        {
+            Ok(file) => return Ok((file, temp)),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| std::io::Error::other("cannot create a temp file")))
+}
+
+/// Removes the temp file unless the rename happened.
+struct TempGuard(Option<PathBuf>);
+
+impl TempGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(temp) = self.0.take() {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn replaces_file_with_mode_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        fs::write(&path, b"old").unwrap();
+        write(&path, b"{\"new\": true}", 0o640).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{\"new\": true}");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "left behind: {names:?}");
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/out.json");
+        let err = write(&path, b"x", 0o644).unwrap_err().to_string();
+        assert!(err.contains("out.json"), "{err}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn failed_rename_keeps_old_content_and_removes_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory in the target's place makes the rename fail after the temp is written.
+        let path = dir.path().join("busy");
+        fs::create_dir(&path).unwrap();
+        fs::write(path.join("inside"), b"keep").unwrap();
+        assert!(write(&path, b"new", 0o644).is_err());
+        assert!(path.is_dir());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("busy")]);
+    }
+}

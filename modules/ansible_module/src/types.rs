@@ -1,0 +1,421 @@
+//! Parameter value types with the spellings Ansible users write.
+//!
+//! Ansible hands binary modules whatever the task said, often as strings (`"5s"`, `"yes"`,
+//! `"80"`, `"a,b"` from `key=value` arguments or templates), and validates nothing. These types
+//! accept those spellings and reject everything else with a message that says what was expected;
+//! [`crate::args::parse_params`] adds the parameter's name.
+
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, IntoDeserializer};
+use serde_json::Value;
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+
+/// Parses a boolean the way Ansible does: `true`/`false`, `yes`/`no`, `on`/`off`, `y`/`n`,
+/// `t`/`f`, `1`/`0`, any case.
+pub fn parse_bool_value(value: &Value) -> Result<bool, String> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "y" | "t" | "1" => Ok(true),
+            "false" | "no" | "off" | "n" | "f" | "0" => Ok(false),
+            _ => Err(format!(
+                "expected a boolean (true/false, yes/no), got {s:?}"
+            )),
+        },
+        other => Err(format!(
+            "expected a boolean (true/false, yes/no), got {}",
+            crate::args::json_type_name(other)
+        )),
+    }
+}
+
+/// `#[serde(deserialize_with = "ansible_module::types::boolean")]` for `bool` fields.
+pub fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    parse_bool_value(&value).map_err(de::Error::custom)
+}
+
+/// `#[serde(deserialize_with = "ansible_module::types::number")]`: a JSON number or a string
+/// holding one, for any numeric field.
+pub fn number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + DeserializeOwned,
+    T::Err: fmt::Display,
+{
+    let value = Value::deserialize(deserializer)?;
+    parse_number(&value).map_err(de::Error::custom)
+}
+
+/// Like [`number`], for `Option` fields (with `#[serde(default)]`); `null` is `None`.
+pub fn optional_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + DeserializeOwned,
+    T::Err: fmt::Display,
+{
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        value => parse_number(&value).map(Some).map_err(de::Error::custom),
+    }
+}
+
+fn parse_number<T>(value: &Value) -> Result<T, String>
+where
+    T: FromStr + DeserializeOwned,
+    T::Err: fmt::Display,
+{
+    match value {
+        Value::Number(n) => T::deserialize(Value::Number(n.clone()))
+            .map_err(|e| format!("{n} is out of range: {e}")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|e| format!("expected a number, got {s:?} ({e})")),
+        other => Err(format!(
+            "expected a number, got {}",
+            crate::args::json_type_name(other)
+        )),
+    }
+}
+
+/// A length of time: `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"1m30s"`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(std::time::Duration::from_secs(secs))
+    }
+
+    pub const fn from_millis(millis: u64) -> Self {
+        Self(std::time::Duration::from_millis(millis))
+    }
+
+    pub const fn get(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+const DURATION_HINT: &str =
+    "expected e.g. \"250ms\", \"5s\", \"2m\", \"1h\" or a number of seconds";
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let invalid = || format!("invalid duration {text:?} ({DURATION_HINT})");
+        let s = text.trim();
+        if s.is_empty() {
+            return Err(invalid());
+        }
+        if let Ok(secs) = s.parse::<f64>() {
+            return seconds(secs).ok_or_else(invalid);
+        }
+        let mut total = 0f64;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(invalid)?;
+            if digits == 0 {
+                return Err(invalid());
+            }
+            let amount: f64 = rest[..digits].parse().map_err(|_| invalid())?;
+            let after = &rest[digits..];
+            let unit_len = after
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(after.len());
+            let scale = match after[..unit_len].trim() {
+                "ms" => 0.001,
+                "s" | "sec" | "secs" => 1.0,
+                "m" | "min" | "mins" => 60.0,
+                "h" | "hr" | "hrs" => 3600.0,
+                "d" => 86400.0,
+                _ => return Err(invalid()),
+            };
+            total += amount * scale;
+            rest = &after[unit_len..];
+        }
+        seconds(total).ok_or_else(invalid)
+    }
+}
+
+fn seconds(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && (0.0..1e12).contains(&secs))
+        .then(|| Duration(std::time::Duration::from_secs_f64(secs)))
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        if millis == 0 && !self.0.is_zero() {
+            return write!(f, "{}us", self.0.as_micros());
+        }
+        if millis % 1000 != 0 || millis == 0 {
+            if millis < 1000 {
+                return write!(f, "{millis}ms");
+            }
+            return write!(f, "{}s", self.0.as_secs_f64());
+        }
+        let secs = millis / 1000;
+        match (secs / 3600, secs % 3600 / 60, secs % 60) {
+            (0, 0, s) => write!(f, "{s}s"),
+            (0, m, 0) => write!(f, "{m}m"),
+            (0, m, s) => write!(f, "{m}m{s}s"),
+            (h, 0, 0) => write!(f, "{h}h"),
+            (h, m, s) => write!(f, "{h}h{m}m{s}s"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Number(n) => n.as_f64().and_then(seconds).ok_or_else(|| {
+                de::Error::custom(format!("invalid duration {n} ({DURATION_HINT})"))
+            }),
+            Value::String(s) => s.parse().map_err(de::Error::custom),
+            other => Err(de::Error::custom(format!(
+                "expected a duration ({DURATION_HINT}), got {}",
+                crate::args::json_type_name(&other)
+            ))),
+        }
+    }
+}
+
+impl serde::Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A size in bytes: an integer, or `"10GiB"`, `"1.5 TB"`, `"500M"`. `KiB`/`MiB`/`GiB`/`TiB` and
+/// the bare `K`/`M`/`G`/`T` are powers of 1024; `KB`/`MB`/`GB`/`TB` are powers of 1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct ByteSize(pub u64);
+
+const BYTES_HINT: &str = "expected e.g. \"10GiB\", \"500MB\", \"2G\" or a number of bytes";
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let invalid = || format!("invalid byte size {text:?} ({BYTES_HINT})");
+        let s = text.trim();
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        if split == 0 {
+            return Err(invalid());
+        }
+        let amount: f64 = s[..split].parse().map_err(|_| invalid())?;
+        let unit = s[split..].trim();
+        let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "k" | "kib" => 1024f64,
+            "m" | "mib" => 1024f64.powi(2),
+            "g" | "gib" => 1024f64.powi(3),
+            "t" | "tib" => 1024f64.powi(4),
+            "p" | "pib" => 1024f64.powi(5),
+            "kb" => 1e3,
+            "mb" => 1e6,
+            "gb" => 1e9,
+            "tb" => 1e12,
+            "pb" => 1e15,
+            _ => return Err(invalid()),
+        };
+        let bytes = amount * scale;
+        if !bytes.is_finite() || bytes > u64::MAX as f64 {
+            return Err(invalid());
+        }
+        Ok(Self(bytes.round() as u64))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        let mut value = self.0 as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit < UNITS.len() - 1 {
+            value /= 1024.0;
+            unit += 1;
+        }
+        if unit == 0 {
+            write!(f, "{} B", self.0)
+        } else {
+            write!(f, "{value:.1} {}", UNITS[unit])
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Number(n) => n
+                .as_u64()
+                .map(Self)
+                .ok_or_else(|| de::Error::custom(format!("invalid byte size {n} ({BYTES_HINT})"))),
+            Value::String(s) => s.parse().map_err(de::Error::custom),
+            other => Err(de::Error::custom(format!(
+                "expected a byte size ({BYTES_HINT}), got {}",
+                crate::args::json_type_name(&other)
+            ))),
+        }
+    }
+}
+
+/// A percentage from 0 to 100: a number, or a string such as `"90"` or `"90%"`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Percent(pub f64);
+
+impl FromStr for Percent {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let s = text.trim().trim_end_matches('%').trim();
+        let value: f64 = s.parse().map_err(|_| {
+            format!("invalid percentage {text:?} (expected a number from 0 to 100)")
+        })?;
+        Self::new(value)
+    }
+}
+
+impl Percent {
+    pub fn new(value: f64) -> Result<Self, String> {
+        if value.is_finite() && (0.0..=100.0).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "percentage {value} is out of range (expected a number from 0 to 100)"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", (self.0 * 10.0).round() / 10.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Number(n) => {
+                Self::new(n.as_f64().unwrap_or(f64::NAN)).map_err(de::Error::custom)
+            }
+            Value::String(s) => s.parse().map_err(de::Error::custom),
+            other => Err(de::Error::custom(format!(
+                "expected a percentage from 0 to 100, got {}",
+                crate::args::json_type_name(&other)
+            ))),
+        }
+    }
+}
+
+/// A list that also accepts a comma-separated string (`"a, b"`), as Ansible's `type: list` does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct List<T>(pub Vec<T>);
+
+impl<T> List<T> {
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<T> IntoIterator for List<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for ListVisitor<T> {
+            type Value = List<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list or a comma-separated string")
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(List(items))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<List<T>, E> {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|part| !part.is_empty())
+                    .map(|part| T::deserialize(part.into_deserializer()))
+                    .collect::<Result<Vec<T>, E>>()
+                    .map(List)
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<List<T>, E> {
+                T::deserialize(v.into_deserializer()).map(|item| List(vec![item]))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<List<T>, E> {
+                T::deserialize(v.into_deserializer()).map(|item| List(vec![item]))
+            }
+        }
+
+        deserializer.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+/// An entry that can be written as one string (`"127.0.0.1:22"`) or as a full mapping.
+pub trait Shorthand: Sized {
+    /// Builds the entry from its one-string form; the error says what was expected.
+    fn from_shorthand(text: &str) -> Result<Self, String>;
+}
+
+/// Deserializes `T` from either its shorthand string or its mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrOrMap<T>(pub T);
+
+impl<'de, T: Shorthand + Deserialize<'de>> Deserialize<'de> for StrOrMap<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Shorthand + Deserialize<'de>> de::Visitor<'de> for EntryVisitor<T> {
+            type Value = StrOrMap<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a mapping")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<StrOrMap<T>, E> {
+                T::from_shorthand(s).map(StrOrMap).map_err(E::custom)
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<StrOrMap<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(StrOrMap)
+            }
+        }
+
+        deserializer.deserialize_any(EntryVisitor(PhantomData))
+    }
+}

@@ -1,0 +1,67 @@
+//! A panic inside a module still produces exactly one JSON object on stdout. Runs without the
+//! test harness: the same binary is the module (child) and the test (parent), so the harness's
+//! own output cannot mix into stdout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ansible_module::{Context, Module, Response};
+use std::process::Command;
+
+struct Panics;
+
+#[derive(serde::Deserialize)]
+struct Args {}
+
+impl Module for Panics {
+    type Args = Args;
+    const NAME: &'static str = "panics";
+    const VERSION: &'static str = "0.0.0";
+    const SUMMARY: &'static str = "Panics on purpose.";
+    const PARAMETERS: &'static [&'static str] = &[];
+
+    fn run(_args: Args, _ctx: &Context) -> Response {
+        let thread = std::thread::spawn(|| -> u32 { panic!("deliberate failure in a worker") });
+        let _ = thread.join();
+        unreachable!("the panic hook exits the process first")
+    }
+}
+
+fn main() {
+    if std::env::var_os("PANIC_TO_JSON_CHILD").is_some() {
+        ansible_module::main::<Panics>();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = dir.path().join("args");
+    std::fs::write(&args, "{}").unwrap();
+    let exe = std::env::current_exe().unwrap();
+
+    let out = Command::new(&exe)
+        .arg(&args)
+        .env("PANIC_TO_JSON_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got {stdout:?}");
+    let value: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(value["failed"], true);
+    let msg = value["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("internal error: deliberate failure in a worker"),
+        "{msg}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // No argument at all: one failed JSON object too.
+    let out = Command::new(&exe)
+        .env("PANIC_TO_JSON_CHILD", "1")
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["failed"], true);
+    assert!(value["msg"]
+        .as_str()
+        .unwrap()
+        .contains("no arguments file given"));
+    println!("test panic_to_json ... ok");
+    println!("2 passed, 0 failed");
+}

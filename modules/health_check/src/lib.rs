@@ -1,0 +1,151 @@
+//! `health_check`: verifies a host after a deploy, as an Ansible binary module.
+//!
+//! A task lists what must hold on the host — disk and inode headroom, memory, load, TCP and
+//! HTTP(S) reachability of the services it depends on — and the module checks all of it at
+//! once, each check under its own timeout and the whole run under a deadline. The result has one
+//! line per check (`pass`, `warn`, `fail` or `skip`, with what was expected and observed) and a
+//! versioned summary; a failed mandatory check fails the task, an advisory one only warns.
+//!
+//! ```yaml
+//! - name: Verify the host after the deploy
+//!   health_check:
+//!     disks: ["/", {path: /var/lib/postgresql, min_free: 20GiB}]
+//!     memory: {max_used_percent: 90}
+//!     tcp: ["127.0.0.1:5432"]
+//!     http:
+//!       - url: https://127.0.0.1:8443/healthz
+//!         body_contains: ok
+//!         mandatory: false
+//! ```
+//!
+//! The checks only read, so check mode runs them all.
+
+pub mod args;
+pub mod check;
+pub mod checks;
+pub mod runner;
+pub mod summary;
+
+use ansible_module::types::StrOrMap;
+use ansible_module::{Context, Module, Response};
+use args::Args;
+use check::{CheckMeta, Planned};
+use std::time::Instant;
+
+/// The module, for [`ansible_module::main`].
+pub struct HealthCheck;
+
+impl Module for HealthCheck {
+    type Args = Args;
+    const NAME: &'static str = "health_check";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SUMMARY: &'static str =
+        "Post-deploy host health checks: disks, memory, load, TCP and HTTP(S) reachability.";
+    const PARAMETERS: &'static [&'static str] = args::PARAMETERS;
+    const NO_LOG: &'static [&'static str] = args::NO_LOG;
+
+    fn run(args: Args, _ctx: &Context) -> Response {
+        let started = Instant::now();
+        let started_at = ansible_module::time::now_rfc3339();
+        let deadline = args.deadline.unwrap_or(args::DEFAULT_DEADLINE);
+        let plans = match plan(args) {
+            Ok(plans) if plans.is_empty() => {
+                return Response::failed(
+                    "no checks given: set at least one of disks, memory, load, tcp, http",
+                )
+            }
+            Ok(plans) => plans,
+            Err(message) => return Response::failed(message),
+        };
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => return Response::failed(format!("cannot start the async runtime: {err}")),
+        };
+        let results = runtime.block_on(runner::run_all(plans, deadline));
+        // A check stuck in a blocking call (statvfs on a dead NFS mount) must not hold the exit.
+        runtime.shutdown_background();
+
+        let summary = summary::Summary::new(
+            &results,
+            summary::hostname(),
+            started_at,
+            check::round_ms(started.elapsed()),
+        );
+        let mut response = Response::ok(summary.message(&results));
+        response.set_failed(summary.status == check::Status::Fail);
+        for warning in summary::warnings(&results) {
+            response.warn(warning);
+        }
+        response
+            .insert("checks", &results)
+            .insert("summary", &summary);
+        response
+    }
+}
+
+/// Turns the parameters into checks, in a stable order: disks, memory, load, tcp, http.
+fn plan(args: Args) -> Result<Vec<Planned>, String> {
+    let default_timeout = args.timeout.unwrap_or(args::DEFAULT_TIMEOUT);
+    let meta =
+        |kind: &'static str, common: args::Common<'_>, default_name: &str, expected: String| {
+            CheckMeta {
+                kind,
+                name: common.name.unwrap_or(default_name).to_string(),
+                mandatory: common.mandatory,
+                timeout: common.timeout.unwrap_or(default_timeout).get(),
+                expected,
+            }
+        };
+    let mut plans = Vec::new();
+    for StrOrMap(spec) in args.disks.into_iter().flatten() {
+        let m = meta(
+            "disk",
+            spec.common(),
+            &spec.path,
+            checks::disk::expected(&spec),
+        );
+        plans.push(checks::disk::plan(spec, m));
+    }
+    if let Some(spec) = args.memory {
+        let m = meta(
+            "memory",
+            spec.common(),
+            "memory",
+            checks::memory::expected(&spec),
+        );
+        plans.push(checks::memory::plan(spec, m));
+    }
+    if let Some(spec) = args.load {
+        let m = meta("load", spec.common(), "load", checks::load::expected(&spec));
+        plans.push(checks::load::plan(spec, m));
+    }
+    for StrOrMap(spec) in args.tcp.into_iter().flatten() {
+        let timeout = spec.timeout.unwrap_or(default_timeout).get();
+        let m = meta(
+            "tcp",
+            spec.common(),
+            &spec.address.to_string(),
+            checks::tcp::expected(timeout),
+        );
+        plans.push(checks::tcp::plan(spec, m));
+    }
+    let mut clients = checks::http::Clients::default();
+    for (index, StrOrMap(spec)) in args.http.into_iter().flatten().enumerate() {
+        let m = meta(
+            "http",
+            spec.common(),
+            spec.url.0.as_str(),
+            checks::http::expected(&spec),
+        );
+        plans.push(checks::http::plan(
+            spec,
+            m,
+            &mut clients,
+            &format!("http[{index}]"),
+        )?);
+    }
+    Ok(plans)
+}
