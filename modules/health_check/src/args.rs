@@ -7,7 +7,18 @@ use std::fmt;
 
 /// Every top-level parameter, for `--help` and the `unsupported parameter` message.
 pub const PARAMETERS: &[&str] = &[
-    "disks", "memory", "load", "tcp", "http", "timeout", "deadline",
+    "disks",
+    "memory",
+    "load",
+    "tcp",
+    "http",
+    "timeout",
+    "deadline",
+    "wait_timeout",
+    "interval",
+    "summary_path",
+    "junit_path",
+    "prometheus_path",
 ];
 
 /// Header values may carry credentials (`Authorization`): never echoed back.
@@ -15,6 +26,7 @@ pub const NO_LOG: &[&str] = &["headers"];
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,9 +44,24 @@ pub struct Args {
     /// The per-check timeout for checks that set none.
     #[serde(default)]
     pub timeout: Option<Duration>,
-    /// The limit for the whole run.
+    /// The limit for the whole run, waiting included. Defaults to 60s plus `wait_timeout`.
     #[serde(default)]
     pub deadline: Option<Duration>,
+    /// How long to keep re-running failed checks until every mandatory one passes.
+    #[serde(default)]
+    pub wait_timeout: Option<Duration>,
+    /// The pause between attempts while waiting.
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    /// Where to write the host's summary document (JSON).
+    #[serde(default)]
+    pub summary_path: Option<std::path::PathBuf>,
+    /// Where to write JUnit XML, one testcase per check.
+    #[serde(default)]
+    pub junit_path: Option<std::path::PathBuf>,
+    /// Where to write a node_exporter textfile-collector file.
+    #[serde(default)]
+    pub prometheus_path: Option<std::path::PathBuf>,
 }
 
 /// Declares a check's parameter struct with the settings every check kind shares appended:

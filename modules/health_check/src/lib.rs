@@ -23,10 +23,11 @@
 pub mod args;
 pub mod check;
 pub mod checks;
+pub mod outputs;
 pub mod runner;
 pub mod summary;
 
-use ansible_module::types::StrOrMap;
+use ansible_module::types::{Duration, StrOrMap};
 use ansible_module::{Context, Module, Response};
 use args::Args;
 use check::{CheckMeta, Planned};
@@ -44,11 +45,18 @@ impl Module for HealthCheck {
     const PARAMETERS: &'static [&'static str] = args::PARAMETERS;
     const NO_LOG: &'static [&'static str] = args::NO_LOG;
 
-    fn run(args: Args, _ctx: &Context) -> Response {
+    fn run(args: Args, ctx: &Context) -> Response {
         let started = Instant::now();
         let started_at = ansible_module::time::now_rfc3339();
-        let deadline = args.deadline.unwrap_or(args::DEFAULT_DEADLINE);
-        let plans = match plan(args) {
+        let waiting = match waiting(&args) {
+            Ok(waiting) => waiting,
+            Err(message) => return Response::failed(message),
+        };
+        let deadline = args.deadline.unwrap_or_else(|| {
+            let wait = waiting.map_or(std::time::Duration::ZERO, |w| w.wait_timeout.get());
+            Duration(args::DEFAULT_DEADLINE.get() + wait)
+        });
+        let plans = match plan(&args) {
             Ok(plans) if plans.is_empty() => {
                 return Response::failed(
                     "no checks given: set at least one of disks, memory, load, tcp, http",
@@ -64,20 +72,41 @@ impl Module for HealthCheck {
             Ok(runtime) => runtime,
             Err(err) => return Response::failed(format!("cannot start the async runtime: {err}")),
         };
-        let results = runtime.block_on(runner::run_all(plans, deadline));
+        let run = runtime.block_on(runner::run_until_healthy(
+            plans,
+            || plan(&args),
+            deadline,
+            waiting,
+        ));
         // A check stuck in a blocking call (statvfs on a dead NFS mount) must not hold the exit.
         runtime.shutdown_background();
 
-        let summary = summary::Summary::new(
+        let results = run.results;
+        let mut summary = summary::Summary::new(
             &results,
             summary::hostname(),
             started_at,
             check::round_ms(started.elapsed()),
         );
+        summary.attempts = run.attempts;
+        summary.waited_ms = check::round_ms(run.waited);
         let mut response = Response::ok(summary.message(&results));
         response.set_failed(summary.status == check::Status::Fail);
         for warning in summary::warnings(&results) {
             response.warn(warning);
+        }
+        let requested = outputs::Requested {
+            summary_path: args.summary_path.as_deref(),
+            junit_path: args.junit_path.as_deref(),
+            prometheus_path: args.prometheus_path.as_deref(),
+        };
+        match outputs::write_all(&requested, &summary, &results, ctx.check_mode) {
+            Ok(artifacts) => {
+                response.insert("artifacts", artifacts);
+            }
+            Err(message) => {
+                response.set_failed(true).set_msg(message);
+            }
         }
         response
             .insert("checks", &results)
@@ -86,8 +115,26 @@ impl Module for HealthCheck {
     }
 }
 
-/// Turns the parameters into checks, in a stable order: disks, memory, load, tcp, http.
-fn plan(args: Args) -> Result<Vec<Planned>, String> {
+/// Reads `wait_timeout` and `interval`; `None` when the run should not wait.
+fn waiting(args: &Args) -> Result<Option<runner::Waiting>, String> {
+    let interval = args.interval.unwrap_or(args::DEFAULT_INTERVAL);
+    if interval.get() < std::time::Duration::from_millis(10) {
+        return Err(format!(
+            "parameter 'interval': {interval} is too short (expected at least 10ms)"
+        ));
+    }
+    Ok(args
+        .wait_timeout
+        .filter(|wait| !wait.get().is_zero())
+        .map(|wait_timeout| runner::Waiting {
+            wait_timeout,
+            interval,
+        }))
+}
+
+/// Turns the parameters into checks, in a stable order (disks, memory, load, tcp, http, ...),
+/// so that index `i` is the same check on every attempt of a wait-until-healthy run.
+fn plan(args: &Args) -> Result<Vec<Planned>, String> {
     let default_timeout = args.timeout.unwrap_or(args::DEFAULT_TIMEOUT);
     let meta =
         |kind: &'static str, common: args::Common<'_>, default_name: &str, expected: String| {
@@ -100,48 +147,44 @@ fn plan(args: Args) -> Result<Vec<Planned>, String> {
             }
         };
     let mut plans = Vec::new();
-    for StrOrMap(spec) in args.disks.into_iter().flatten() {
+    for StrOrMap(spec) in args.disks.iter().flatten() {
         let m = meta(
             "disk",
             spec.common(),
             &spec.path,
-            checks::disk::expected(&spec),
+            checks::disk::expected(spec),
         );
-        plans.push(checks::disk::plan(spec, m));
+        plans.push(checks::disk::plan(spec.clone(), m));
     }
-    if let Some(spec) = args.memory {
+    if let Some(spec) = &args.memory {
         let m = meta(
             "memory",
             spec.common(),
             "memory",
-            checks::memory::expected(&spec),
+            checks::memory::expected(spec),
         );
-        plans.push(checks::memory::plan(spec, m));
+        plans.push(checks::memory::plan(spec.clone(), m));
     }
-    if let Some(spec) = args.load {
-        let m = meta("load", spec.common(), "load", checks::load::expected(&spec));
-        plans.push(checks::load::plan(spec, m));
+    if let Some(spec) = &args.load {
+        let m = meta("load", spec.common(), "load", checks::load::expected(spec));
+        plans.push(checks::load::plan(spec.clone(), m));
     }
-    for StrOrMap(spec) in args.tcp.into_iter().flatten() {
+    for StrOrMap(spec) in args.tcp.iter().flatten() {
         let timeout = spec.timeout.unwrap_or(default_timeout).get();
-        let m = meta(
-            "tcp",
-            spec.common(),
-            &spec.address.to_string(),
-            checks::tcp::expected(timeout),
-        );
-        plans.push(checks::tcp::plan(spec, m));
+        let name = spec.address.to_string();
+        let m = meta("tcp", spec.common(), &name, checks::tcp::expected(timeout));
+        plans.push(checks::tcp::plan(spec.clone(), m));
     }
     let mut clients = checks::http::Clients::default();
-    for (index, StrOrMap(spec)) in args.http.into_iter().flatten().enumerate() {
+    for (index, StrOrMap(spec)) in args.http.iter().flatten().enumerate() {
         let m = meta(
             "http",
             spec.common(),
             spec.url.0.as_str(),
-            checks::http::expected(&spec),
+            checks::http::expected(spec),
         );
         plans.push(checks::http::plan(
-            spec,
+            spec.clone(),
             m,
             &mut clients,
             &format!("http[{index}]"),

@@ -22,6 +22,10 @@ pub struct Summary {
     pub advisory_failed: Vec<String>,
     pub started_at: String,
     pub duration_ms: f64,
+    /// How many times the failing checks ran (1 without `wait_timeout`).
+    pub attempts: u32,
+    /// Time spent waiting between attempts.
+    pub waited_ms: f64,
 }
 
 impl Summary {
@@ -61,6 +65,8 @@ impl Summary {
             advisory_failed,
             started_at,
             duration_ms,
+            attempts: 1,
+            waited_ms: 0.0,
         }
     }
 
@@ -72,12 +78,33 @@ impl Summary {
                 .filter(|r| r.status == Status::Fail && r.mandatory)
                 .map(|r| format!("{} ({})", r.label(), r.message))
                 .collect();
-            format!("mandatory health checks failed: {}", failures.join(", "))
+            format!(
+                "mandatory health checks failed{}: {}",
+                self.attempts_note(),
+                failures.join(", ")
+            )
         } else {
             format!(
-                "{} checks: {} pass, {} warn, {} fail, {} skip",
-                self.total, self.pass, self.warn, self.fail, self.skip
+                "{} checks: {} pass, {} warn, {} fail, {} skip{}",
+                self.total,
+                self.pass,
+                self.warn,
+                self.fail,
+                self.skip,
+                self.attempts_note()
             )
+        }
+    }
+
+    fn attempts_note(&self) -> String {
+        if self.attempts > 1 {
+            format!(
+                " after {} attempts ({:.1}s waited)",
+                self.attempts,
+                self.waited_ms / 1000.0
+            )
+        } else {
+            String::new()
         }
     }
 }
