@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Installs what building, testing and linting this repo needs, and nothing that is already
+# there: Debian packages, the Rust musl target and components, and the Python tools in .venv.
+# Idempotent and quick on a machine that has everything (make build runs it every time).
+#
+#   scripts/bootstrap.sh          (VERBOSE=1 to see pip's output)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+musl_target="x86_64-unknown-linux-musl"
+apt_packages=(musl-tools file docker.io busybox-static)
+rust_components=(rustfmt clippy)
+venv_dir="$repo_root/.venv"
+requirements="$repo_root/requirements-dev.txt"
+requirements_stamp="$venv_dir/.requirements-dev.stamp"
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+install_debian_packages() {
+    local missing=() pkg
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        log "no dpkg-query: not a Debian system, skipping packages (${apt_packages[*]})"
+        return
+    fi
+    for pkg in "${apt_packages[@]}"; do
+        if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]]; then
+            missing+=("$pkg")
+        fi
+    done
+    ((${#missing[@]})) || return 0
+    if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        log "warning: missing Debian packages: ${missing[*]} (run as root: apt-get install ${missing[*]})"
+        return
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Debian's libnvidia-ml1 (non-free, with contrib for its alternatives) gives the GPU check's
+# NVML path a real library to load: without a GPU, nvmlInit answers DriverNotLoaded.
+install_nvml_library() {
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    [[ "$(dpkg-query -W -f='${Status}' libnvidia-ml1 2>/dev/null)" == "install ok installed" ]] && return 0
+    if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        log "warning: libnvidia-ml1 missing (the GPU check's NVML test then covers the no-library path)"
+        return 0
+    fi
+    local sources=/etc/apt/sources.list.d/nvml-nonfree.sources
+    if [[ ! -f "$sources" ]]; then
+        log "adding Debian's contrib and non-free components for libnvidia-ml1"
+        cat >"$sources" <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: contrib non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends libnvidia-ml1 >/dev/null
+}
+
+install_rust_parts() {
+    command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH (install Rust with rustup)"
+    if ! command -v rustup >/dev/null 2>&1; then
+        log "warning: no rustup; make sure the $musl_target target is installed"
+        return
+    fi
+    local installed
+    installed="$(rustup target list --installed)"
+    if ! grep -qx "$musl_target" <<<"$installed"; then
+        log "adding Rust target $musl_target"
+        rustup target add "$musl_target"
+    fi
+    installed="$(rustup component list --installed)"
+    local component
+    for component in "${rust_components[@]}"; do
+        if ! grep -q "^${component}-" <<<"$installed"; then
+            log "adding Rust component $component"
+            rustup component add "$component"
+        fi
+    done
+}
+
+install_python_tools() {
+    [[ -f "$requirements" ]] || die "missing $requirements"
+    if [[ ! -x "$venv_dir/bin/python" ]] || ! "$venv_dir/bin/python" -c '' 2>/dev/null; then
+        log "creating $venv_dir"
+        rm -rf "$venv_dir"
+        python3 -m venv "$venv_dir"
+    fi
+    # The stamp records what was installed: the requirements and the venv's Python version.
+    local wanted
+    wanted="$(sha256sum "$requirements" | cut -d' ' -f1) $("$venv_dir/bin/python" -c 'import sys; print(sys.version.split()[0])')"
+    if [[ -f "$requirements_stamp" && "$(cat "$requirements_stamp")" == "$wanted" ]]; then
+        return
+    fi
+    log "installing Python tools from requirements-dev.txt into .venv"
+    local quiet=(-q)
+    [[ "${VERBOSE:-0}" == 1 ]] && quiet=()
+    "$venv_dir/bin/python" -m pip install "${quiet[@]}" --disable-pip-version-check -r "$requirements"
+    printf '%s\n' "$wanted" >"$requirements_stamp"
+}
+
+install_debian_packages
+install_nvml_library
+install_rust_parts
+install_python_tools
