@@ -11,6 +11,8 @@ cd "$repo_root"
 
 musl_target="x86_64-unknown-linux-musl"
 apt_packages=(musl-tools file docker.io busybox-static)
+# The systemd tests boot Debian machines in systemd-nspawn and reach them over SSH.
+apt_packages+=(systemd-container debootstrap openssh-client)
 rust_components=(rustfmt clippy)
 venv_dir="$repo_root/.venv"
 requirements="$repo_root/requirements-dev.txt"

@@ -155,7 +155,7 @@ impl fmt::Display for Duration {
         if millis == 0 && !self.0.is_zero() {
             return write!(f, "{}us", self.0.as_micros());
         }
-        if millis % 1000 != 0 || millis == 0 {
+        if !millis.is_multiple_of(1000) || millis == 0 {
             if millis < 1000 {
                 return write!(f, "{millis}ms");
             }

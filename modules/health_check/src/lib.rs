@@ -59,7 +59,7 @@ impl Module for HealthCheck {
         let plans = match plan(&args) {
             Ok(plans) if plans.is_empty() => {
                 return Response::failed(
-                    "no checks given: set at least one of disks, memory, load, tcp, http",
+                    "no checks given: set at least one of disks, memory, load, tcp, http, gpus, systemd, system_state, containers, containers_all_healthy",
                 )
             }
             Ok(plans) => plans,
@@ -169,6 +169,10 @@ fn plan(args: &Args) -> Result<Vec<Planned>, String> {
         let m = meta("load", spec.common(), "load", checks::load::expected(spec));
         plans.push(checks::load::plan(spec.clone(), m));
     }
+    if let Some(spec) = &args.gpus {
+        let m = meta("gpu", spec.common(), "gpus", checks::gpu::expected(spec));
+        plans.push(checks::gpu::plan(spec.clone(), m));
+    }
     for StrOrMap(spec) in args.tcp.iter().flatten() {
         let timeout = spec.timeout.unwrap_or(default_timeout).get();
         let name = spec.address.to_string();
@@ -189,6 +193,74 @@ fn plan(args: &Args) -> Result<Vec<Planned>, String> {
             &mut clients,
             &format!("http[{index}]"),
         )?);
+    }
+    // One bus per attempt: a bus that was down on the first attempt may be up on the next.
+    let bus = checks::systemd::Bus::new(args.systemd_bus.as_deref())?;
+    for (index, StrOrMap(spec)) in args.systemd.iter().flatten().enumerate() {
+        let m = meta(
+            "systemd",
+            spec.common(),
+            spec.unit.as_str(),
+            checks::systemd::expected(spec),
+        );
+        plans.push(checks::systemd::plan(
+            spec.clone(),
+            m,
+            &bus,
+            &format!("systemd[{index}]"),
+        )?);
+    }
+    if let Some(StrOrMap(spec)) = &args.system_state {
+        let m = meta(
+            "systemd",
+            spec.common(),
+            "system-state",
+            checks::systemd::expected_system_state(spec),
+        );
+        plans.push(checks::systemd::plan_system_state(spec.clone(), m, &bus));
+    }
+    // One engine connection per attempt, shared by the container checks: an engine that was
+    // down on the first attempt may be up on the next.
+    let container_specs: Vec<&args::ContainerCheck> = args
+        .containers
+        .iter()
+        .flatten()
+        .map(|StrOrMap(spec)| spec)
+        .collect();
+    let all_healthy = args
+        .containers_all_healthy
+        .as_ref()
+        .and_then(args::Toggle::enabled);
+    if !container_specs.is_empty() || all_healthy.is_some() {
+        let longest_timeout = container_specs
+            .iter()
+            .map(|spec| spec.timeout)
+            .chain(all_healthy.map(|spec| spec.timeout))
+            .map(|timeout| timeout.unwrap_or(default_timeout).get())
+            .max()
+            .unwrap_or_default();
+        let socket = args.docker_host.clone().unwrap_or_else(|| {
+            checks::container::default_docker_host(std::env::var("DOCKER_HOST").ok().as_deref())
+        });
+        let engine = checks::container::Engine::shared(socket, longest_timeout);
+        for spec in container_specs {
+            let m = meta(
+                "container",
+                spec.common(),
+                spec.container.as_str(),
+                checks::container::expected(spec),
+            );
+            plans.push(checks::container::plan(spec.clone(), m, &engine));
+        }
+        if let Some(spec) = all_healthy {
+            let m = meta(
+                "containers",
+                spec.common(),
+                "all-healthy",
+                checks::container::all_healthy_expected(),
+            );
+            plans.push(checks::container::plan_all_healthy(m, &engine));
+        }
     }
     Ok(plans)
 }

@@ -32,6 +32,9 @@ pub struct Requested<'a> {
     pub prometheus_path: Option<&'a Path>,
 }
 
+/// Turns a run into one artifact's text.
+type Renderer = fn(&Summary, &[CheckResult]) -> String;
+
 /// Renders and writes every requested artifact (or only lists them in check mode). The error
 /// names the parameter whose path could not be written.
 pub fn write_all(
@@ -41,12 +44,7 @@ pub fn write_all(
     check_mode: bool,
 ) -> Result<Vec<Artifact>, String> {
     let mut artifacts = Vec::new();
-    let jobs: [(
-        &str,
-        &'static str,
-        Option<&Path>,
-        fn(&Summary, &[CheckResult]) -> String,
-    ); 3] = [
+    let jobs: [(&str, &'static str, Option<&Path>, Renderer); 3] = [
         ("summary_path", "json", requested.summary_path, render_json),
         ("junit_path", "junit", requested.junit_path, render_junit),
         (

@@ -85,8 +85,9 @@ impl Summary {
             )
         } else {
             format!(
-                "{} checks: {} pass, {} warn, {} fail, {} skip{}",
+                "{} check{}: {} pass, {} warn, {} fail, {} skip{}",
                 self.total,
+                if self.total == 1 { "" } else { "s" },
                 self.pass,
                 self.warn,
                 self.fail,

@@ -1,9 +1,12 @@
 //! One file per check kind. Each turns its parameters into [`crate::check::Planned`] checks.
 
+pub mod container;
 pub mod disk;
+pub mod gpu;
 pub mod http;
 pub mod load;
 pub mod memory;
+pub mod systemd;
 pub mod tcp;
 pub mod tls;
 

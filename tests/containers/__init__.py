@@ -1,0 +1,1 @@
+"""The container checks against a real, private dockerd."""

@@ -1,0 +1,485 @@
+"""Real systemd for the tests: Debian bookworm machines booted with systemd-nspawn.
+
+One minimal root file system is debootstrapped once into `.cache/rootfs-bookworm` (git-ignored)
+and reused by later runs; every machine boots it read-only under a tmpfs overlay
+(`--volatile=overlay`), so the cache stays clean and several machines can run side by side.
+(`-x` would do the same by copying the whole tree first: 7 s a machine on ext4, against 0.4 s.) A machine's system bus appears on the host as
+`<machine dir>/dbus/system_bus_socket`, because the host directory is bound over the container's
+`/run/dbus`.
+
+The rootfs carries no Python (the fleet is Python-free); it has systemd, dbus, openssh-server,
+the test units below, and the public half of a generated SSH key in root's authorized_keys.
+
+Used by tests/systemd/conftest.py; a fleet test elsewhere can import it too
+(`from systemd.nspawn_machines import ssh_fleet`, tests/ being on sys.path):
+
+    with ssh_fleet(3) as machines:
+        for machine in machines:
+            subprocess.run(ssh_command(machine, "true"), check=True)
+
+Needs root and the host tools in HOST_TOOLS (ensure_host_tools() installs them with apt-get).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_ROOT / ".cache"
+ROOTFS = CACHE_DIR / "rootfs-bookworm"
+SSH_KEY = CACHE_DIR / "fleet-ssh" / "id_ed25519"
+STAMP_NAME = ".fixture-recipe"
+
+SUITE = "bookworm"
+MIRROR = os.environ.get("DEBOOTSTRAP_MIRROR", "http://deb.debian.org/debian")
+# No python3 here on purpose: the modules under test must work on a Python-free fleet.
+ROOTFS_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server")
+
+# Host command -> the Debian package that provides it.
+HOST_TOOLS = {
+    "systemd-nspawn": "systemd-container",
+    "debootstrap": "debootstrap",
+    "busctl": "systemd",
+    "systemctl": "systemd",
+    "nsenter": "util-linux",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+}
+
+# The units the systemd tests look at. Enabled ones start at boot.
+TEST_UNITS = {
+    # Runs for as long as the machine does.
+    "hc-active.service": """\
+[Unit]
+Description=health_check test: a long-running service
+
+[Service]
+ExecStart=/bin/sleep infinity
+
+[Install]
+WantedBy=multi-user.target
+""",
+    # Fails at boot, which leaves the system degraded.
+    "hc-failing.service": """\
+[Unit]
+Description=health_check test: a service that fails
+
+[Service]
+Type=oneshot
+ExecStart=/bin/false
+
+[Install]
+WantedBy=multi-user.target
+""",
+    # Installed but never enabled or started.
+    "hc-idle.service": """\
+[Unit]
+Description=health_check test: a service nobody starts
+
+[Service]
+ExecStart=/bin/sleep infinity
+
+[Install]
+WantedBy=multi-user.target
+""",
+    # Dies after 0.2 s and is restarted 0.1 s later, for ever (no start limit), so its
+    # NRestarts keeps growing while it never reaches `failed`.
+    "hc-restarting.service": """\
+[Unit]
+Description=health_check test: a service in a restart loop
+StartLimitIntervalSec=0
+
+[Service]
+ExecStart=/bin/sh -c 'sleep 0.2; exit 1'
+Restart=always
+RestartSec=100ms
+
+[Install]
+WantedBy=multi-user.target
+""",
+}
+ENABLED_UNITS = ("hc-active.service", "hc-failing.service", "hc-restarting.service")
+MASKED_UNITS = ("hc-masked.service",)
+
+# sshd starts only in machines that get a port: ssh_fleet() binds this file in. The others
+# would all fight over port 22 of the host's network namespace, which nspawn shares.
+SSHD_PORT_CONFIG = "/etc/ssh/sshd_config.d/fleet-port.conf"
+SSH_SERVICE_DROPIN = f"""\
+[Unit]
+ConditionPathExists={SSHD_PORT_CONFIG}
+"""
+
+# Bump when customize() changes in a way the recipe below does not capture.
+RECIPE_VERSION = 2
+
+BOOT_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 30
+
+
+class MachineError(RuntimeError):
+    pass
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, check=True, text=True, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Host tools, the SSH key and the cached rootfs
+
+
+def ensure_host_tools() -> None:
+    """Installs the Debian packages behind HOST_TOOLS that are missing (needs root)."""
+    missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise MachineError(
+            f"missing host tools; run as root: apt-get install {' '.join(missing)}"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+        _run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+        _run(install, env=env, capture_output=True)
+    still = [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
+    if still:
+        raise MachineError(f"still missing after apt-get install: {', '.join(still)}")
+
+
+@contextlib.contextmanager
+def _locked(name: str) -> Iterator[None]:
+    """An exclusive lock shared with other processes (parallel pytest runs, xdist workers)."""
+    CACHE_DIR.mkdir(exist_ok=True)
+    with open(CACHE_DIR / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_ssh_key() -> Path:
+    """The fleet's SSH key pair (generated once, kept in .cache); returns the private key."""
+    with _locked("fleet-ssh"):
+        if not (SSH_KEY.is_file() and SSH_KEY.with_suffix(".pub").is_file()):
+            SSH_KEY.parent.mkdir(parents=True, exist_ok=True)
+            for stale in (SSH_KEY, SSH_KEY.with_suffix(".pub")):
+                stale.unlink(missing_ok=True)
+            _run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet-test",
+                 "-f", str(SSH_KEY)],
+                capture_output=True,
+            )
+    return SSH_KEY
+
+
+def _recipe(public_key: str) -> str:
+    """What the rootfs is made of; a rootfs built from another recipe is rebuilt."""
+    recipe = {
+        "version": RECIPE_VERSION,
+        "suite": SUITE,
+        "packages": ROOTFS_PACKAGES,
+        "units": TEST_UNITS,
+        "enabled": ENABLED_UNITS,
+        "masked": MASKED_UNITS,
+        "ssh_dropin": SSH_SERVICE_DROPIN,
+        "public_key": public_key,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def ensure_rootfs() -> Path:
+    """The cached rootfs, built first if it is missing or was made from another recipe.
+
+    It is built beside the cache under another name and renamed into place only when complete,
+    with the recipe stamp written last: an interrupted build is never reused."""
+    public_key = ensure_ssh_key().with_suffix(".pub").read_text().strip()
+    wanted = _recipe(public_key)
+    with _locked("rootfs-bookworm"):
+        stamp = ROOTFS / STAMP_NAME
+        if stamp.is_file() and stamp.read_text().strip() == wanted:
+            return ROOTFS
+        building = CACHE_DIR / "rootfs-bookworm.building"
+        shutil.rmtree(building, ignore_errors=True)
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}",
+             SUITE, str(building), MIRROR],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            log = building / "debootstrap" / "debootstrap.log"
+            detail = log.read_text()[-3000:] if log.is_file() else result.stderr[-3000:]
+            raise MachineError(f"debootstrap failed (rc={result.returncode}):\n{detail}")
+        _customize(building, public_key)
+        (building / STAMP_NAME).write_text(wanted + "\n")
+        shutil.rmtree(ROOTFS, ignore_errors=True)
+        building.rename(ROOTFS)
+    return ROOTFS
+
+
+def _customize(root: Path, public_key: str) -> None:
+    if any((root / "usr" / "bin").glob("python*")):
+        raise MachineError(f"{root} has Python in it: the test fleet must be Python-free")
+    units = root / "etc" / "systemd" / "system"
+    for name, text in TEST_UNITS.items():
+        (units / name).write_text(text)
+    _run(["systemctl", f"--root={root}", "enable", *ENABLED_UNITS], capture_output=True)
+    _run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS], capture_output=True)
+
+    dropin = units / "ssh.service.d"
+    dropin.mkdir(exist_ok=True)
+    (dropin / "fleet-port.conf").write_text(SSH_SERVICE_DROPIN)
+    ssh_dir = root / "root" / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    keys = ssh_dir / "authorized_keys"
+    keys.write_text(public_key + "\n")
+    keys.chmod(0o600)
+    # pam_loginuid cannot write /proc/self/loginuid in a container; "required" would refuse
+    # every login.
+    pam_sshd = root / "etc" / "pam.d" / "sshd"
+    pam_sshd.write_text(
+        pam_sshd.read_text().replace(
+            "session    required     pam_loginuid.so", "session    optional     pam_loginuid.so"
+        )
+    )
+    # debootstrap copies the host's /etc/hostname; without one, each machine keeps the name
+    # nspawn gives it (-M).
+    (root / "etc" / "hostname").unlink(missing_ok=True)
+    # Nothing in the machines needs a login prompt on the console.
+    for unit in ("console-getty.service", "getty@tty1.service"):
+        _run(["systemctl", f"--root={root}", "mask", unit], capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Machines
+
+
+@dataclass
+class Machine:
+    name: str
+    process: subprocess.Popen
+    workdir: Path  # dbus/ (the container's /run/dbus), console.log, sshd port file
+    ssh_port: int | None = None
+    boot_s: float = 0.0
+    _console: object = field(default=None, repr=False)
+
+    @property
+    def bus_socket(self) -> Path:
+        return self.workdir / "dbus" / "system_bus_socket"
+
+    @property
+    def bus_address(self) -> str:
+        return f"unix:path={self.bus_socket}"
+
+    def console_tail(self, chars: int = 4000) -> str:
+        log = self.workdir / "console.log"
+        return log.read_text(errors="replace")[-chars:] if log.is_file() else ""
+
+    def get_property(self, path: str, interface: str, prop: str, timeout_s: float = 5) -> str:
+        """A property via the host's busctl, as busctl prints it (`s "running"`)."""
+        result = subprocess.run(
+            ["busctl", "--system", f"--timeout={timeout_s}", "get-property",
+             "org.freedesktop.systemd1", path, interface, prop],
+            env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.bus_address},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s + 5,
+        )
+        if result.returncode != 0:
+            raise MachineError(f"busctl get-property {prop}: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def system_state(self) -> str:
+        value = self.get_property(
+            "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "SystemState"
+        )
+        return value.removeprefix("s ").strip('"')
+
+    def leader_pid(self) -> int:
+        """The container's PID 1 as the host sees it: the `systemd` under the nspawn process."""
+        pending = [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            with contextlib.suppress(OSError):
+                if pid != self.process.pid and Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                    return pid
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pending.extend(int(c) for c in (task / "children").read_text().split())
+        raise MachineError(f"machine {self.name}: no systemd under nspawn pid {self.process.pid}")
+
+    def run(self, *command: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
+        """Runs a command inside the machine (`nsenter` into all its namespaces)."""
+        return subprocess.run(
+            ["nsenter", "-t", str(self.leader_pid()), "-a", *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+
+    def wait_until_booted(self, timeout_s: float = BOOT_TIMEOUT_S) -> str:
+        """Waits for the bus to answer and the system to be `running` or `degraded`."""
+        deadline = time.monotonic() + timeout_s
+        state = "no bus yet"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise MachineError(
+                    f"machine {self.name} exited with {self.process.returncode} while booting:\n"
+                    f"{self.console_tail()}"
+                )
+            if self.bus_socket.exists():
+                with contextlib.suppress(MachineError, subprocess.TimeoutExpired):
+                    state = self.system_state()
+                    if state in ("running", "degraded"):
+                        return state
+            time.sleep(0.1)
+        raise MachineError(
+            f"machine {self.name} not booted after {timeout_s}s (last state: {state}):\n"
+            f"{self.console_tail()}"
+        )
+
+    def stop(self) -> None:
+        """Powers the machine off (SIGTERM makes nspawn ask the container's systemd to), kills
+        it if that takes too long, and removes its directory. Safe to call twice."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        _running.pop(id(self), None)
+
+
+_running: dict[int, Machine] = {}
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    # A session killed between boot and teardown must still not leave machines behind.
+    for machine in list(_running.values()):
+        with contextlib.suppress(Exception):
+            machine.stop()
+
+
+def start_machine(
+    name: str, rootfs: Path = ROOTFS, extra_args: tuple[str, ...] = (), ssh_port: int | None = None
+) -> Machine:
+    """Boots `rootfs` under a throw-away overlay in the background and returns at once."""
+    # Short path: a unix socket path must fit in 108 bytes.
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
+    (workdir / "dbus").mkdir()
+    binds = [f"--bind={workdir / 'dbus'}:/run/dbus"]
+    if ssh_port is not None:
+        port_file = workdir / "sshd-port.conf"
+        port_file.write_text(f"Port {ssh_port}\nListenAddress 127.0.0.1\n")
+        binds.append(f"--bind-ro={port_file}:{SSHD_PORT_CONFIG}")
+    console = open(workdir / "console.log", "w")
+    command = [
+        "systemd-nspawn", "--quiet", "-b", "-D", str(rootfs), "--volatile=overlay",
+        "--register=no", "--keep-unit", "--console=pipe", "-M", name,
+        *binds, *extra_args,
+    ]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=console,
+        stderr=subprocess.STDOUT,
+        # Its own process group: a Ctrl-C in the terminal goes to pytest, whose teardown then
+        # powers the machine off properly.
+        start_new_session=True,
+    )
+    machine = Machine(name, process, workdir, ssh_port, _console=console)
+    _running[id(machine)] = machine
+    return machine
+
+
+@contextlib.contextmanager
+def booted(name: str, rootfs: Path = ROOTFS) -> Iterator[Machine]:
+    """One booted machine for the duration of the block."""
+    started = time.monotonic()
+    machine = start_machine(name, rootfs)
+    try:
+        machine.wait_until_booted()
+        machine.boot_s = time.monotonic() - started
+        yield machine
+    finally:
+        machine.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(machine: Machine, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(
+            ("127.0.0.1", machine.ssh_port), timeout=1
+        ) as conn:
+            conn.settimeout(2)
+            if conn.recv(4).startswith(b"SSH-"):
+                return
+        time.sleep(0.1)
+    raise MachineError(
+        f"machine {machine.name}: sshd not answering on 127.0.0.1:{machine.ssh_port}:\n"
+        f"{machine.console_tail()}"
+    )
+
+
+@contextlib.contextmanager
+def ssh_fleet(count: int, prefix: str = "fleet", rootfs: Path | None = None) -> Iterator[list[Machine]]:
+    """`count` machines booted at once from the cached rootfs, each with sshd on its own port
+    of 127.0.0.1 (`machine.ssh_port`), root login with SSH_KEY. Stopped after the block."""
+    ensure_host_tools()
+    rootfs = rootfs or ensure_rootfs()
+    machines: list[Machine] = []
+    try:
+        started = time.monotonic()
+        for index in range(count):
+            name = f"{prefix}-{os.getpid()}-{index}"
+            machines.append(start_machine(name, rootfs, ssh_port=free_port()))
+        for machine in machines:
+            machine.wait_until_booted()
+            _wait_for_port(machine, timeout_s=30)
+            machine.boot_s = time.monotonic() - started
+        yield machines
+    finally:
+        for machine in machines:
+            machine.stop()
+
+
+def ssh_command(machine: Machine, *command: str) -> list[str]:
+    """argv for `ssh` into the machine as root with the fleet key, no prompts."""
+    if machine.ssh_port is None:
+        raise MachineError(f"machine {machine.name} has no sshd port")
+    return [
+        "ssh", "-i", str(SSH_KEY), "-p", str(machine.ssh_port),
+        "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "LogLevel=ERROR",
+        "-o", "ConnectTimeout=10",
+        "root@127.0.0.1", *command,
+    ]
