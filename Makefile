@@ -6,6 +6,7 @@
 #   make test        cargo tests, then the end-to-end tests in tests/ (real ansible-playbook)
 #   make lint        rustfmt, clippy, ansible-lint, yamllint
 #   make demo        health-check this machine with playbooks/demo.yml
+#   make bench       time the module against Ansible's own modules (ci-artifacts/bench/)
 #   make clean       remove build output and installed binaries (keeps .venv)
 
 SHELL := bash
@@ -30,7 +31,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build install test lint demo clean
+.PHONY: bootstrap build install test lint demo bench clean
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -69,6 +70,12 @@ lint: bootstrap
 
 demo: install
 	$(VENV_BIN)/ansible-playbook -i $(INVENTORY) playbooks/demo.yml
+
+# 40 healthy checks (systemd-nspawn machine, private dockerd, local endpoints, disks): the
+# module vs. the same checks with Ansible's own modules. Needs root; writes
+# ci-artifacts/bench/health_check.json.
+bench: install
+	$(VENV_BIN)/python scripts/bench_health_check.py
 
 clean:
 	$(CARGO) clean

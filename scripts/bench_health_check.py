@@ -19,7 +19,7 @@ Measured, in this order (setup is never inside a measurement):
     ansible-playbook+module one play on localhost (connection local) with one `health_check:`
                             task carrying the same args: the end-to-end Ansible cost
     baseline                one playbook doing the 40 checks with Ansible's own modules:
-                            service_facts over SSH on the machine (it gets python3-minimal first,
+                            service_facts over SSH on the machine (it gets python3 first,
                             outside the measurement), community.docker.docker_container_info,
                             wait_for, uri, setup (mounts), each followed by assert
 
@@ -35,8 +35,8 @@ atomically). Missing a target is reported, not hidden; `--strict` makes it exit 
     make bench                                      (builds and installs the module first)
     .venv/bin/python scripts/bench_health_check.py [--runs 10] [--playbook-runs 3]
 
-Needs root (systemd-nspawn, dockerd), the Debian mirror on a first run (rootfs, python3-minimal
-in the machine) and PyPI on a first run (.cache/bench-venv).
+Needs root (systemd-nspawn, dockerd), the Debian mirror (the rootfs on a first run, python3 in
+the machine on every run) and PyPI on a first run (.cache/bench-venv).
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ def check_prerequisites() -> None:
     if os.geteuid() != 0:
         raise BenchmarkError("run as root: the benchmark boots systemd-nspawn and starts dockerd")
     if not (MODULE_BINARY.is_file() and os.access(MODULE_BINARY, os.X_OK)):
-        raise BenchmarkError(f"{MODULE_BINARY.relative_to(REPO_ROOT)} is missing: run `make install`")
+        raise BenchmarkError(
+            f"{MODULE_BINARY.relative_to(REPO_ROOT)} is missing: run `make install`"
+        )
     if not GNU_TIME.is_file():
         log("installing GNU time (measures the module's peak RSS)")
         _apt_install("time")
@@ -157,7 +159,9 @@ def _venv_ansible_core_version() -> str:
     try:
         return importlib.metadata.version("ansible-core")
     except importlib.metadata.PackageNotFoundError as error:
-        raise BenchmarkError("run with .venv's python (make bench): no ansible-core here") from error
+        raise BenchmarkError(
+            "run with .venv's python (make bench): no ansible-core here"
+        ) from error
 
 
 def ensure_bench_venv() -> Path:
@@ -165,15 +169,25 @@ def ensure_bench_venv() -> Path:
     once and reused while the wanted versions stay the same. A venv cannot be renamed (its
     scripts name their interpreter by path), so it is built in place and the stamp is written
     last: a venv without a matching stamp is rebuilt."""
-    requirements = [f"ansible-core=={_venv_ansible_core_version()}", ANSIBLE_PACKAGE_SPEC, "requests"]
+    requirements = [
+        f"ansible-core=={_venv_ansible_core_version()}",
+        ANSIBLE_PACKAGE_SPEC,
+        "requests",
+    ]
     wanted = json.dumps(requirements)
     stamp = BENCH_VENV / ".bench-requirements"
     CACHE_DIR.mkdir(exist_ok=True)
     with open(CACHE_DIR / "bench-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.is_file() and stamp.read_text() == wanted and (BENCH_VENV / "bin" / "ansible-playbook").is_file():
+        if (
+            stamp.is_file()
+            and stamp.read_text() == wanted
+            and (BENCH_VENV / "bin" / "ansible-playbook").is_file()
+        ):
             return BENCH_VENV
-        log(f"creating {BENCH_VENV.relative_to(REPO_ROOT)}: {' '.join(requirements)} (a few minutes)")
+        log(
+            f"creating {BENCH_VENV.relative_to(REPO_ROOT)}: {' '.join(requirements)} (a few minutes)"
+        )
         shutil.rmtree(BENCH_VENV, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
         proc = subprocess.run(
@@ -216,7 +230,9 @@ def add_bench_units(machine: nspawn_machines.Machine) -> list[str]:
     for command in (("systemctl", "daemon-reload"), ("systemctl", "start", *units)):
         proc = machine.run(*command, timeout_s=60)
         if proc.returncode != 0:
-            raise BenchmarkError(f"{' '.join(command[:2])} in {machine.name}: {proc.stderr.strip()}")
+            raise BenchmarkError(
+                f"{' '.join(command[:2])} in {machine.name}: {proc.stderr.strip()}"
+            )
     states = machine.run("systemctl", "is-active", *units).stdout.split()
     if states != ["active"] * len(units):
         raise BenchmarkError(f"bench units not all active: {dict(zip(units, states))}")
@@ -224,16 +240,27 @@ def add_bench_units(machine: nspawn_machines.Machine) -> list[str]:
 
 
 def install_python(machine: nspawn_machines.Machine) -> float:
-    """python3-minimal in the (Python-free) machine, for the baseline's modules. Seconds taken."""
+    """Python in the (Python-free) machine, for the baseline's modules. Seconds taken.
+
+    `python3`, not `python3-minimal`: the minimal one has no `json`, which every Ansible module
+    needs."""
     started = time.monotonic()
-    install = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq",
-               "--no-install-recommends", "python3-minimal")
+    install = (
+        "env",
+        "DEBIAN_FRONTEND=noninteractive",
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "python3",
+    )
     proc = machine.run(*install, timeout_s=600)
     if proc.returncode != 0:
         machine.run("apt-get", "update", "-qq", timeout_s=600)
         proc = machine.run(*install, timeout_s=600)
     if proc.returncode != 0 or machine.run("/usr/bin/python3", "-c", "import json").returncode != 0:
-        raise BenchmarkError(f"python3-minimal in {machine.name} failed:\n{proc.stderr[-3000:]}")
+        raise BenchmarkError(f"installing python3 in {machine.name} failed:\n{proc.stderr[-3000:]}")
     return time.monotonic() - started
 
 
@@ -265,17 +292,30 @@ def _start_bench_dockerd(run_dir: Path) -> tuple[subprocess.Popen, Path]:
     DOCKER_DATA_ROOT.mkdir(parents=True, exist_ok=True)
     command = [
         shutil.which("dockerd") or "/usr/sbin/dockerd",
-        "--host", f"unix://{socket_path}",
-        "--data-root", str(DOCKER_DATA_ROOT),
-        "--exec-root", str(run_dir / "exec"),
-        "--pidfile", str(run_dir / "docker.pid"),
-        "--containerd-namespace", "hc-bench",
-        "--containerd-plugins-namespace", "hc-bench-plugins",
-        "--bridge", "none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
+        "--host",
+        f"unix://{socket_path}",
+        "--data-root",
+        str(DOCKER_DATA_ROOT),
+        "--exec-root",
+        str(run_dir / "exec"),
+        "--pidfile",
+        str(run_dir / "docker.pid"),
+        "--containerd-namespace",
+        "hc-bench",
+        "--containerd-plugins-namespace",
+        "hc-bench-plugins",
+        "--bridge",
+        "none",
+        "--iptables=false",
+        "--ip-masq=false",
+        "--ip-forward=false",
     ]
     with open(log_path, "wb") as dockerd_log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=dockerd_log, stderr=subprocess.STDOUT,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=dockerd_log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     deadline = time.monotonic() + private_dockerd.START_TIMEOUT_S
@@ -302,18 +342,38 @@ def bench_docker_engine() -> Iterator[BenchEngine]:
             names = [f"hcb-{number:02d}" for number in range(1, CONTAINER_COUNT + 1)]
             for name in names:
                 private_dockerd._docker(
-                    socket_path, "run", "-d", "--name", name, "--label", CONTAINER_LABEL,
-                    "--network", "none",
-                    "--health-cmd", private_dockerd.HEALTHY_CMD,
-                    "--health-interval", CONTAINER_HEALTH_INTERVAL, "--health-retries", "1",
-                    private_dockerd.IMAGE, "/bin/httpd", "-f", "-p", "8080", "-h", "/www",
+                    socket_path,
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--label",
+                    CONTAINER_LABEL,
+                    "--network",
+                    "none",
+                    "--health-cmd",
+                    private_dockerd.HEALTHY_CMD,
+                    "--health-interval",
+                    CONTAINER_HEALTH_INTERVAL,
+                    "--health-retries",
+                    "1",
+                    private_dockerd.IMAGE,
+                    "/bin/httpd",
+                    "-f",
+                    "-p",
+                    "8080",
+                    "-h",
+                    "/www",
                 )
             deadline = time.monotonic() + CONTAINERS_HEALTHY_TIMEOUT_S
             pending = set(names)
             while pending and time.monotonic() < deadline:
                 for name in sorted(pending):
                     state = private_dockerd._inspect(socket_path, name)["State"]
-                    if state["Status"] == "running" and (state.get("Health") or {}).get("Status") == "healthy":
+                    if (
+                        state["Status"] == "running"
+                        and (state.get("Health") or {}).get("Status") == "healthy"
+                    ):
                         pending.discard(name)
                 time.sleep(0.5)
             if pending:
@@ -440,8 +500,11 @@ class Suite:
             "tcp": [f"127.0.0.1:{port}" for port in self.tcp_ports],
             "http": self.http_urls,
             "disks": [
-                {"path": path, "max_used_percent": DISK_MAX_USED_PERCENT,
-                 "max_inodes_used_percent": DISK_MAX_INODES_USED_PERCENT}
+                {
+                    "path": path,
+                    "max_used_percent": DISK_MAX_USED_PERCENT,
+                    "max_inodes_used_percent": DISK_MAX_INODES_USED_PERCENT,
+                }
                 for path in self.disks
             ],
         }
@@ -611,11 +674,16 @@ def run_module(args_file: Path, rss_file: Path) -> ModuleRun:
     own small process: ru_maxrss taken here with os.wait4 would be this Python process's,
     because Linux carries the pre-exec high-water mark of the (v)forked parent over into the
     child. The wall time includes time's own fork and exec (about 1 ms here)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DBUS_SYSTEM_BUS_ADDRESS")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DBUS_SYSTEM_BUS_ADDRESS")
+    }
     started = time.perf_counter()
     proc = subprocess.run(
         [str(GNU_TIME), "-f", "%M", "-o", str(rss_file), str(MODULE_BINARY), str(args_file)],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     wall_ms = (time.perf_counter() - started) * 1000
     try:
@@ -626,7 +694,11 @@ def run_module(args_file: Path, rss_file: Path) -> ModuleRun:
             f"stderr: {proc.stderr[-2000:]!r}"
         ) from error
     summary = result.get("summary") or {}
-    if summary.get("status") != "pass" or result.get("failed") or len(result.get("checks", [])) != TOTAL_CHECKS:
+    if (
+        summary.get("status") != "pass"
+        or result.get("failed")
+        or len(result.get("checks", [])) != TOTAL_CHECKS
+    ):
         raise BenchmarkError(
             f"the module run was not all healthy (summary.status={summary.get('status')!r}, "
             f"{len(result.get('checks', []))} checks, want {TOTAL_CHECKS} passing):\n"
@@ -657,17 +729,27 @@ class Ansible:
             ANSIBLE_FORCE_COLOR="0",
             PATH=f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         )
-        command = [str(self.venv / "bin" / "ansible-playbook"), "-i", str(self.inventory), str(playbook)]
+        command = [
+            str(self.venv / "bin" / "ansible-playbook"),
+            "-i",
+            str(self.inventory),
+            str(playbook),
+        ]
         if extra_vars is not None:
             command += ["-e", f"@{extra_vars}"]
         started = time.perf_counter()
         proc = subprocess.run(
-            command, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, timeout=PLAYBOOK_TIMEOUT_S,
+            command,
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=PLAYBOOK_TIMEOUT_S,
         )
         elapsed = time.perf_counter() - started
         (self.workdir / f"{label}.log").write_text(proc.stdout)
-        recap = proc.stdout[proc.stdout.rfind("PLAY RECAP"):]
+        recap = proc.stdout[proc.stdout.rfind("PLAY RECAP") :]
         if proc.returncode != 0 or "failed=0" not in recap or "unreachable=0" not in recap:
             raise BenchmarkError(
                 f"ansible-playbook ({label}) failed, rc={proc.returncode}:\n{proc.stdout[-6000:]}"
@@ -682,7 +764,8 @@ class Ansible:
             for control_socket in control_dir.iterdir():
                 subprocess.run(
                     ["ssh", "-o", f"ControlPath={control_socket}", "-O", "exit", "bench"],
-                    capture_output=True, timeout=10,
+                    capture_output=True,
+                    timeout=10,
                 )
 
 
@@ -695,8 +778,11 @@ def machine_info() -> dict[str, Any]:
         line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line
     )
     cpu_model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor() or "unknown",
     )
     os_release = {}
@@ -775,24 +861,55 @@ def print_table(report: dict[str, Any]) -> None:
     )
     rows = [
         ("metric", "value", "target", "result"),
-        (f"module wall, median of {module['runs']}", f"{module['wall_ms']['median']:.1f} ms",
-         f"< {TARGET_MODULE_WALL_MS:g} ms", verdict("module_wall_ms_median")),
-        ("module wall, min / max",
-         f"{module['wall_ms']['min']:.1f} / {module['wall_ms']['max']:.1f} ms", "", ""),
-        ("module peak RSS, max of runs",
-         f"{module['peak_rss_kib']['max']} KiB ({module['peak_rss_kib']['max'] / 1024:.1f} MiB)",
-         f"< {TARGET_RSS_BYTES / 1e6:g} MB", verdict("module_peak_rss")),
+        (
+            f"module wall, median of {module['runs']}",
+            f"{module['wall_ms']['median']:.1f} ms",
+            f"< {TARGET_MODULE_WALL_MS:g} ms",
+            verdict("module_wall_ms_median"),
+        ),
+        (
+            "module wall, min / max",
+            f"{module['wall_ms']['min']:.1f} / {module['wall_ms']['max']:.1f} ms",
+            "",
+            "",
+        ),
+        (
+            "module peak RSS, max of runs",
+            f"{module['peak_rss_kib']['max']} KiB ({module['peak_rss_kib']['max'] / 1024:.1f} MiB)",
+            f"< {TARGET_RSS_BYTES / 1e6:g} MB",
+            verdict("module_peak_rss"),
+        ),
         ("module binary size", f"{report['binary']['size_bytes'] / 1024 / 1024:.1f} MiB", "", ""),
-        (f"ansible-playbook + module, median of {len(playbook['wall_s']['each'])}",
-         f"{playbook['wall_s']['median']:.2f} s", "", ""),
-        (f"baseline ansible-playbook, median of {len(baseline['wall_s']['each'])}",
-         f"{baseline['wall_s']['median']:.2f} s", "", ""),
-        ("baseline runs", " / ".join(f"{value:.2f}" for value in baseline["wall_s"]["each"]) + " s", "", ""),
-        ("speedup baseline / module", f"{report['speedup']['baseline_over_module']:.0f}x",
-         f">= {TARGET_SPEEDUP:g}x", verdict("speedup_baseline_over_module")),
-        ("speedup baseline / playbook+module",
-         f"{report['speedup']['baseline_over_ansible_playbook_with_module']:.1f}x",
-         f">= {TARGET_SPEEDUP:g}x", verdict("speedup_baseline_over_ansible_playbook_with_module")),
+        (
+            f"ansible-playbook + module, median of {len(playbook['wall_s']['each'])}",
+            f"{playbook['wall_s']['median']:.2f} s",
+            "",
+            "",
+        ),
+        (
+            f"baseline ansible-playbook, median of {len(baseline['wall_s']['each'])}",
+            f"{baseline['wall_s']['median']:.2f} s",
+            "",
+            "",
+        ),
+        (
+            "baseline runs",
+            " / ".join(f"{value:.2f}" for value in baseline["wall_s"]["each"]) + " s",
+            "",
+            "",
+        ),
+        (
+            "speedup baseline / module",
+            f"{report['speedup']['baseline_over_module']:.0f}x",
+            f">= {TARGET_SPEEDUP:g}x",
+            verdict("speedup_baseline_over_module"),
+        ),
+        (
+            "speedup baseline / playbook+module",
+            f"{report['speedup']['baseline_over_ansible_playbook_with_module']:.1f}x",
+            f">= {TARGET_SPEEDUP:g}x",
+            verdict("speedup_baseline_over_ansible_playbook_with_module"),
+        ),
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for index, row in enumerate(rows):
@@ -819,7 +936,10 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
 
     with contextlib.ExitStack() as cleanup:
         workdir = Path(tempfile.mkdtemp(prefix="hc-bench-", dir="/tmp"))
-        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        if options.keep_workdir:
+            cleanup.callback(log, f"kept {workdir}: args, playbooks, inventory, run logs")
+        else:
+            cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
 
         log("booting the fleet machine (systemd-nspawn)")
         started = time.monotonic()
@@ -828,7 +948,7 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         units = add_bench_units(machine)
         setup["units_start_s"] = time.monotonic() - started
-        log(f"{len(units)} units active in {machine.name}; installing python3-minimal for the baseline")
+        log(f"{len(units)} units active in {machine.name}; installing python3 for the baseline")
         setup["machine_python_install_s"] = install_python(machine)
 
         log(f"starting a private dockerd and {CONTAINER_COUNT} containers, waiting until healthy")
@@ -837,8 +957,15 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
         setup["containers_healthy_s"] = time.monotonic() - started
 
         tcp_ports, http_urls = cleanup.enter_context(local_endpoints())
-        suite = Suite(units, machine.bus_address, engine.containers, engine.docker_host,
-                      tcp_ports, http_urls, pick_disks())
+        suite = Suite(
+            units,
+            machine.bus_address,
+            engine.containers,
+            engine.docker_host,
+            tcp_ports,
+            http_urls,
+            pick_disks(),
+        )
 
         args_file = workdir / "args.json"
         args_file.write_text(json.dumps(suite.module_args(), indent=2))
@@ -847,6 +974,7 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
         for _ in range(options.warmup):
             run_module(args_file, rss_file)
         module_runs = [run_module(args_file, rss_file) for _ in range(options.runs)]
+        (workdir / "module-result.json").write_text(json.dumps(module_runs[-1].result, indent=2))
         check_kinds: dict[str, int] = {}
         for check in module_runs[-1].result["checks"]:
             check_kinds[check["kind"]] = check_kinds.get(check["kind"], 0) + 1
@@ -866,13 +994,17 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
 
         log("ansible-playbook: one warm-up of each playbook (not measured)")
         warmup_module_s = ansible.run_playbook(module_playbook, "module-warmup")
-        warmup_baseline_s = ansible.run_playbook(baseline_playbook, "baseline-warmup", baseline_vars)
+        warmup_baseline_s = ansible.run_playbook(
+            baseline_playbook, "baseline-warmup", baseline_vars
+        )
         playbook_module_s: list[float] = []
         baseline_s: list[float] = []
         for index in range(options.playbook_runs):
             log(f"ansible-playbook: measured round {index + 1} of {options.playbook_runs}")
             playbook_module_s.append(ansible.run_playbook(module_playbook, f"module-{index + 1}"))
-            baseline_s.append(ansible.run_playbook(baseline_playbook, f"baseline-{index + 1}", baseline_vars))
+            baseline_s.append(
+                ansible.run_playbook(baseline_playbook, f"baseline-{index + 1}", baseline_vars)
+            )
         load_after = [round(value, 2) for value in os.getloadavg()]
 
     module_wall = [run.wall_ms for run in module_runs]
@@ -896,7 +1028,10 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
             "http": HTTP_COUNT,
             "disks": DISK_COUNT,
             "disk_paths": suite.disks,
-            "disk_limits_percent": {"used": DISK_MAX_USED_PERCENT, "inodes_used": DISK_MAX_INODES_USED_PERCENT},
+            "disk_limits_percent": {
+                "used": DISK_MAX_USED_PERCENT,
+                "inodes_used": DISK_MAX_INODES_USED_PERCENT,
+            },
             "module_check_kinds": check_kinds,
             "all_healthy": True,
         },
@@ -909,10 +1044,14 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
             "warmup_runs": options.warmup,
             "runs": options.runs,
             "wall_ms": stats(module_wall, 2),
-            "peak_rss_kib": {"max": max(module_rss), "median": statistics.median(module_rss), "each": module_rss},
+            "peak_rss_kib": {
+                "max": max(module_rss),
+                "median": statistics.median(module_rss),
+                "each": module_rss,
+            },
             "summary_duration_ms_last_run": module_runs[-1].result["summary"].get("duration_ms"),
             "how": "binary run by hand (health_check ARGS.json) under /usr/bin/time -f %M; wall "
-                   "from the parent, including about 1 ms for time's own fork and exec",
+            "from the parent, including about 1 ms for time's own fork and exec",
         },
         "ansible_playbook_with_module": {
             "wall_s": stats(playbook_module_s, 3),
@@ -923,8 +1062,8 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
             "wall_s": stats(baseline_s, 3),
             "warmup_s": round(warmup_baseline_s, 3),
             "how": "ansible-playbook with Ansible's own modules: service_facts over SSH on the "
-                   "machine + assert; community.docker.docker_container_info per container + "
-                   "assert; wait_for per tcp port; uri per URL; setup (mounts) + assert",
+            "machine + assert; community.docker.docker_container_info per container + "
+            "assert; wait_for per tcp port; uri per URL; setup (mounts) + assert",
             "versions": versions,
         },
         "speedup": {
@@ -965,7 +1104,7 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
             "ansible_home": "fresh per run (no SSH ControlPersist connection reused across runs)",
             "order": "module runs first; then the two playbooks interleaved, one warm-up each",
             "systemd_access": "module: the machine's D-Bus socket on the host; baseline: SSH to "
-                              "the machine (sshd on 127.0.0.1), as Ansible reaches a fleet host",
+            "the machine (sshd on 127.0.0.1), as Ansible reaches a fleet host",
             "container_health_interval": CONTAINER_HEALTH_INTERVAL,
         },
     }
@@ -975,9 +1114,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="measured module runs (default 10)")
     parser.add_argument("--warmup", type=int, default=1, help="module warm-up runs (default 1)")
-    parser.add_argument("--playbook-runs", type=int, default=3,
-                        help="measured runs of each playbook (default 3; the median is reported)")
+    parser.add_argument(
+        "--playbook-runs",
+        type=int,
+        default=3,
+        help="measured runs of each playbook (default 3; the median is reported)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
+    parser.add_argument(
+        "--keep-workdir",
+        action="store_true",
+        help="keep the work dir in /tmp (args, playbooks, logs of every run)",
+    )
     options = parser.parse_args()
     if options.runs < 1 or options.playbook_runs < 1 or options.warmup < 0:
         parser.error("--runs and --playbook-runs must be >= 1, --warmup >= 0")
@@ -987,10 +1135,14 @@ def main() -> int:
     try:
         report = benchmark(options)
     except (KeyboardInterrupt, Interrupted) as stop:
-        log(f"interrupted ({stop or 'Ctrl-C'}); everything started was stopped")
+        log(f"interrupted ({str(stop) or 'Ctrl-C'}); everything started was stopped")
         return 130
-    except (BenchmarkError, nspawn_machines.MachineError, subprocess.CalledProcessError,
-            subprocess.TimeoutExpired) as error:
+    except (
+        BenchmarkError,
+        nspawn_machines.MachineError,
+        subprocess.CalledProcessError,
+        subprocess.TimeoutExpired,
+    ) as error:
         log(f"error: {error}")
         return 1
     except private_dockerd.pytest.fail.Exception as error:  # the helpers report with pytest.fail
@@ -998,8 +1150,11 @@ def main() -> int:
         return 1
     write_json_atomically(RESULT_PATH, report)
     print_table(report)
-    missed = [target["name"] for target in report["targets"]
-              if not target["pass"] and not target.get("informational")]
+    missed = [
+        target["name"]
+        for target in report["targets"]
+        if not target["pass"] and not target.get("informational")
+    ]
     if missed:
         log(f"targets missed: {', '.join(missed)}")
         return 2 if options.strict else 0

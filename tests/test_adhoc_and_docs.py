@@ -11,7 +11,31 @@ from pathlib import Path
 
 from conftest import MODULE_BINARY, REPO_ROOT, ROLE_LIBRARY, venv_tool
 
-DOCUMENTED_OPTIONS = {"disks", "memory", "load", "tcp", "http", "timeout", "deadline"}
+# Every top-level parameter, as modules/health_check/src/args.rs PARAMETERS lists them: the
+# sidecar doc must document exactly these (test_documented_options_match_the_code keeps this
+# list in step with the code).
+DOCUMENTED_OPTIONS = {
+    "disks",
+    "memory",
+    "load",
+    "tcp",
+    "http",
+    "gpus",
+    "systemd",
+    "system_state",
+    "systemd_bus",
+    "containers",
+    "containers_all_healthy",
+    "docker_host",
+    "timeout",
+    "deadline",
+    "wait_timeout",
+    "interval",
+    "summary_path",
+    "junit_path",
+    "prometheus_path",
+}
+ARGS_SOURCE = REPO_ROOT / "modules" / "health_check" / "src" / "args.rs"
 
 
 def adhoc_result(output: str) -> tuple[str, dict]:
@@ -96,11 +120,28 @@ def test_ansible_doc_json_matches_the_interface(module_binary, ansible_env):
     assert set(documentation["options"]) == DOCUMENTED_OPTIONS
     assert documentation["options"]["timeout"]["default"] == "5s"
     assert documentation["options"]["deadline"]["default"] == "60s"
+    assert documentation["options"]["interval"]["default"] == "2s"
+    assert set(documentation["options"]["system_state"]["suboptions"]["state"]["choices"]) == {
+        "initializing", "starting", "running", "degraded", "maintenance", "stopping", "offline",
+        "unknown",
+    }
     assert documentation["attributes"]["check_mode"]["support"] == "full"
     assert documentation["attributes"]["diff_mode"]["support"] == "none"
-    assert {"checks", "summary", "msg"} <= set(doc["return"])
-    assert "mandatory_failed" in doc["return"]["summary"]["contains"]
+    assert {"checks", "summary", "msg", "artifacts"} <= set(doc["return"])
+    assert {"mandatory_failed", "attempts", "waited_ms"} <= set(doc["return"]["summary"]["contains"])
+    assert set(doc["return"]["checks"]["contains"]["kind"]["choices"]) == {
+        "disk", "memory", "load", "tcp", "http", "gpu", "systemd", "container", "containers",
+    }
     assert doc["examples"].strip()
+
+
+def test_documented_options_match_the_code():
+    source = ARGS_SOURCE.read_text()
+    match = re.search(r"pub const PARAMETERS: &\[&str\] = &\[(.*?)\];", source, re.DOTALL)
+    assert match, f"no PARAMETERS list in {ARGS_SOURCE}"
+    in_code = re.findall(r'"([a-z_]+)"', match.group(1))
+    assert len(in_code) == len(set(in_code)), in_code
+    assert set(in_code) == DOCUMENTED_OPTIONS
 
 
 def test_ansible_doc_finds_the_module_through_ansible_cfg_library(module_binary, ansible_env):

@@ -1,10 +1,27 @@
 //! `health_check`: verifies a host after a deploy, as an Ansible binary module.
 //!
-//! A task lists what must hold on the host — disk and inode headroom, memory, load, TCP and
-//! HTTP(S) reachability of the services it depends on — and the module checks all of it at
-//! once, each check under its own timeout and the whole run under a deadline. The result has one
-//! line per check (`pass`, `warn`, `fail` or `skip`, with what was expected and observed) and a
-//! versioned summary; a failed mandatory check fails the task, an advisory one only warns.
+//! A task lists what must hold on the host and the module checks all of it at once, each check
+//! under its own timeout and the whole run under a deadline. The check kinds, as a result names
+//! them:
+//!
+//! - `disk`: space and inode headroom of filesystems (`disks`), through statvfs;
+//! - `memory` and `load`: used memory and the load average per CPU;
+//! - `tcp` and `http`: reachability of the services the host depends on, HTTP(S) status, body
+//!   and certificate expiry;
+//! - `gpu`: NVIDIA GPUs (`gpus`): count, driver version, temperature, ECC errors, retired pages
+//!   and row remapping, throttling; through NVML, or `nvidia-smi` in the static build;
+//! - `systemd`: units (`systemd`) and the manager's overall state (`system_state`), read over
+//!   D-Bus;
+//! - `container` and `containers`: one container's state, healthcheck and restarts
+//!   (`containers`), or every running container's health (`containers_all_healthy`), over the
+//!   Docker Engine API (Docker, or Podman's compatible socket).
+//!
+//! The result has one line per check (`pass`, `warn`, `fail` or `skip`, with what was expected
+//! and observed) and a versioned summary; a failed mandatory check fails the task, an advisory
+//! one only warns. With `wait_timeout` the failed checks run again every `interval` until every
+//! mandatory one passes (services come up late after a deploy), and the summary counts the
+//! attempts. The run can also be written on the host as artifacts: the summary document
+//! (`summary_path`), JUnit XML (`junit_path`) and a node_exporter textfile (`prometheus_path`).
 //!
 //! ```yaml
 //! - name: Verify the host after the deploy
@@ -16,9 +33,14 @@
 //!       - url: https://127.0.0.1:8443/healthz
 //!         body_contains: ok
 //!         mandatory: false
+//!     systemd: [postgresql.service, {unit: backup.timer, enabled: true}]
+//!     containers: [api, {container: worker, max_restarts: 3}]
+//!     gpus: {min_count: 1}
+//!     wait_timeout: 2m
+//!     summary_path: /var/lib/health_check/summary.json
 //! ```
 //!
-//! The checks only read, so check mode runs them all.
+//! The checks only read, so check mode runs them all; only the artifacts are not written.
 
 pub mod args;
 pub mod check;
@@ -41,7 +63,7 @@ impl Module for HealthCheck {
     const NAME: &'static str = "health_check";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SUMMARY: &'static str =
-        "Post-deploy host health checks: disks, memory, load, TCP and HTTP(S) reachability.";
+        "Post-deploy host health checks: disks, memory, load, TCP, HTTP(S), NVIDIA GPUs, systemd units and containers.";
     const PARAMETERS: &'static [&'static str] = args::PARAMETERS;
     const NO_LOG: &'static [&'static str] = args::NO_LOG;
 
