@@ -6,11 +6,13 @@ Nothing is skipped: a missing binary or tool fails the test and says how to get 
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -259,10 +261,9 @@ def http_server() -> Iterator[str]:
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A port on 127.0.0.1 that accepts connections and never sends a byte; yields the port."""
-    server = socket.create_server(("127.0.0.1", 0))
+@contextlib.contextmanager
+def _silent(server: socket.socket) -> Iterator[None]:
+    """Accepts connections on a listening socket and never sends a byte, until the block ends."""
     server.settimeout(0.2)
     stop = threading.Event()
     held: list[socket.socket] = []
@@ -276,9 +277,36 @@ def silent_server() -> Iterator[int]:
             held.append(conn)  # keep it open, read nothing, answer nothing
 
     thread = _serve_in_thread(accept_loop)
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(timeout=5)
-    for conn in held:
-        conn.close()
-    server.close()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never sends a byte; yields the port."""
+    server = socket.create_server(("127.0.0.1", 0))
+    with _silent(server):
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def silent_unix_socket() -> Iterator[Path]:
+    """A unix socket (a D-Bus or Docker socket that hangs) that accepts connections and never
+    sends a byte; yields its path, kept short for AF_UNIX's 108-byte limit."""
+    workdir = Path(tempfile.mkdtemp(prefix="hc-silent-", dir="/tmp"))
+    path = workdir / "silent.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(16)
+    try:
+        with _silent(server):
+            yield path
+    finally:
+        path.unlink(missing_ok=True)
+        workdir.rmdir()

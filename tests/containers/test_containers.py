@@ -312,35 +312,6 @@ def test_missing_socket_is_named(run_module, tmp_path: Path) -> None:
         ), check["message"]
 
 
-@pytest.fixture
-def silent_unix_socket(tmp_path: Path) -> Iterator[Path]:
-    """A unix socket that accepts connections and never answers."""
-    path = tmp_path / "silent.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(16)
-    server.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept_loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except (socket.timeout, OSError):
-                continue
-            held.append(conn)  # read nothing, answer nothing
-
-    thread = threading.Thread(target=accept_loop, daemon=True)
-    thread.start()
-    yield path
-    stop.set()
-    thread.join(timeout=5)
-    for conn in held:
-        conn.close()
-    server.close()
-
-
 def test_silent_engine_times_out(run_module, silent_unix_socket: Path) -> None:
     timeout_s = 1.0
     run = run_module(

@@ -7,9 +7,6 @@ needs root and the Debian mirror); later runs reuse it and boot in about a secon
 from __future__ import annotations
 
 import os
-import socket
-import tempfile
-import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -41,32 +38,6 @@ def systemd_bus(systemd_machine: nspawn_machines.Machine) -> str:
 
 
 @pytest.fixture
-def silent_bus() -> Iterator[str]:
-    """A unix socket that accepts connections and never sends a byte; yields its address."""
-    workdir = Path(tempfile.mkdtemp(prefix="hc-silent-", dir="/tmp"))
-    path = workdir / "bus"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen()
-    server.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept_loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except (socket.timeout, OSError):
-                continue
-            held.append(conn)  # read nothing, answer nothing
-
-    thread = threading.Thread(target=accept_loop, daemon=True)
-    thread.start()
-    yield f"unix:path={path}"
-    stop.set()
-    thread.join(timeout=5)
-    for conn in held:
-        conn.close()
-    server.close()
-    path.unlink(missing_ok=True)
-    workdir.rmdir()
+def silent_bus(silent_unix_socket: Path) -> str:
+    """A D-Bus address whose socket accepts connections and never sends a byte."""
+    return f"unix:path={silent_unix_socket}"

@@ -79,7 +79,7 @@ pub fn unavailable(spec: &GpuCheck, why: String) -> Outcome {
         Status::Skip
     };
     let message = if spec.required {
-        format!("{why} (gpus.required is true)")
+        format!("{why}; gpus.required is true")
     } else {
         format!("{why}; skipped (set gpus.required: true to fail instead)")
     };
@@ -342,7 +342,10 @@ mod smi {
         let output = Command::new("nvidia-smi")
             .args(["--query-gpu", QUERY, "--format=csv,noheader,nounits"])
             .output()
-            .map_err(|e| format!("nvidia-smi cannot run: {e}"))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => "nvidia-smi not found on PATH".to_string(),
+                _ => format!("nvidia-smi cannot run: {e}"),
+            })?;
         if !output.status.success() {
             let said = String::from_utf8_lossy(&output.stdout);
             let err = String::from_utf8_lossy(&output.stderr);
@@ -544,6 +547,6 @@ mod tests {
         assert_eq!(skip.status, Status::Skip);
         let fail = unavailable(&spec(json!({"required": true})), why);
         assert_eq!(fail.status, Status::Fail);
-        assert!(fail.message.ends_with("(gpus.required is true)"));
+        assert!(fail.message.ends_with("; gpus.required is true"));
     }
 }
