@@ -287,45 +287,13 @@ def _remove_bench_containers(socket_path: Path) -> None:
 
 
 def _start_bench_dockerd(run_dir: Path) -> tuple[subprocess.Popen, Path]:
-    socket_path = run_dir / "docker.sock"
-    log_path = run_dir / "dockerd.log"
-    DOCKER_DATA_ROOT.mkdir(parents=True, exist_ok=True)
-    command = [
-        shutil.which("dockerd") or "/usr/sbin/dockerd",
-        "--host",
-        f"unix://{socket_path}",
-        "--data-root",
-        str(DOCKER_DATA_ROOT),
-        "--exec-root",
-        str(run_dir / "exec"),
-        "--pidfile",
-        str(run_dir / "docker.pid"),
-        "--containerd-namespace",
-        "hc-bench",
-        "--containerd-plugins-namespace",
-        "hc-bench-plugins",
-        "--bridge",
-        "none",
-        "--iptables=false",
-        "--ip-masq=false",
-        "--ip-forward=false",
-    ]
-    with open(log_path, "wb") as dockerd_log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=dockerd_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    # Its own data root and containerd namespace: a test session running meanwhile keeps its own.
+    try:
+        process, socket_path, _log = private_dockerd.start_dockerd(
+            run_dir, data_root=DOCKER_DATA_ROOT, namespace="hc-bench"
         )
-    deadline = time.monotonic() + private_dockerd.START_TIMEOUT_S
-    while not private_dockerd._ping(socket_path):
-        if process.poll() is not None or time.monotonic() > deadline:
-            private_dockerd._stop_dockerd(process)
-            raise BenchmarkError(
-                f"dockerd did not come up on {socket_path}:\n{private_dockerd._log_tail(log_path)}"
-            )
-        time.sleep(0.1)
+    except private_dockerd.DockerdError as error:
+        raise BenchmarkError(str(error)) from None
     return process, socket_path
 
 

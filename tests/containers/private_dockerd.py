@@ -174,19 +174,28 @@ def _log_tail(log_path: Path) -> str:
         return "(no log)"
 
 
-def _start_dockerd(run_dir: Path) -> tuple[subprocess.Popen, Path, Path]:
+class DockerdError(RuntimeError):
+    """dockerd exited or did not answer; the message carries the end of its log."""
+
+
+def start_dockerd(
+    run_dir: Path, data_root: Path = DATA_ROOT, namespace: str = "hc-test"
+) -> tuple[subprocess.Popen, Path, Path]:
+    """Starts a private dockerd with its socket, exec root and log in `run_dir`, its images in
+    `data_root` and its own containerd namespaces; returns (process, socket, log) once it
+    answers. Used by the tests and by scripts/bench_health_check.py."""
     socket_path = run_dir / "docker.sock"
     log_path = run_dir / "dockerd.log"
-    DATA_ROOT.mkdir(parents=True, exist_ok=True)
+    data_root.mkdir(parents=True, exist_ok=True)
     command = [
         shutil.which("dockerd") or "/usr/sbin/dockerd",
         "--host", f"unix://{socket_path}",
-        "--data-root", str(DATA_ROOT),
+        "--data-root", str(data_root),
         "--exec-root", str(run_dir / "exec"),
         "--pidfile", str(run_dir / "docker.pid"),
         # Its own containerd namespaces: a system dockerd sharing a containerd is not disturbed.
-        "--containerd-namespace", "hc-test",
-        "--containerd-plugins-namespace", "hc-test-plugins",
+        "--containerd-namespace", namespace,
+        "--containerd-plugins-namespace", f"{namespace}-plugins",
         # No docker0 bridge and no iptables rules: the containers run with --network none.
         "--bridge", "none",
         "--iptables=false",
@@ -204,16 +213,12 @@ def _start_dockerd(run_dir: Path) -> tuple[subprocess.Popen, Path, Path]:
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _ping(socket_path):
         if process.poll() is not None:
-            pytest.fail(
-                f"dockerd exited with {process.returncode}:\n{_log_tail(log_path)}",
-                pytrace=False,
-            )
+            raise DockerdError(f"dockerd exited with {process.returncode}:\n{_log_tail(log_path)}")
         if time.monotonic() > deadline:
             _stop_dockerd(process)
-            pytest.fail(
+            raise DockerdError(
                 f"dockerd did not answer on {socket_path} within {START_TIMEOUT_S}s:\n"
-                f"{_log_tail(log_path)}",
-                pytrace=False,
+                f"{_log_tail(log_path)}"
             )
         time.sleep(0.1)
     return process, socket_path, log_path
@@ -283,7 +288,10 @@ def private_docker_engine(run_dir: Path) -> Iterator[DockerEngine]:
     """Starts dockerd with its socket and exec root in `run_dir` (keep the path short: unix
     socket paths are limited to 107 bytes) and the test containers; stops it all on exit."""
     _ensure_packages()
-    process, socket_path, log_path = _start_dockerd(run_dir)
+    try:
+        process, socket_path, log_path = start_dockerd(run_dir)
+    except DockerdError as error:
+        pytest.fail(str(error), pytrace=False)
     engine = DockerEngine(socket_path=socket_path, log_path=log_path)
     try:
         # Left over by an earlier session that was killed before its teardown.
