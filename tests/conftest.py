@@ -189,22 +189,8 @@ def _serve_in_thread(target, *args) -> threading.Thread:
 def tcp_listener() -> Iterator[int]:
     """A TCP port on 127.0.0.1 that accepts connections (and closes them); yields the port."""
     server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def accept_loop():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except (socket.timeout, OSError):
-                continue
-            conn.close()
-
-    thread = _serve_in_thread(accept_loop)
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(timeout=5)
-    server.close()
+    with _accepting(server, hold=False):
+        yield server.getsockname()[1]
 
 
 @pytest.fixture
@@ -262,8 +248,10 @@ def http_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _silent(server: socket.socket) -> Iterator[None]:
-    """Accepts connections on a listening socket and never sends a byte, until the block ends."""
+def _accepting(server: socket.socket, hold: bool) -> Iterator[None]:
+    """Accepts connections on a listening socket until the block ends, then closes it. With
+    `hold`, each connection stays open and is never answered (a hung server); without, it is
+    closed at once (a port that is merely open)."""
     server.settimeout(0.2)
     stop = threading.Event()
     held: list[socket.socket] = []
@@ -274,7 +262,10 @@ def _silent(server: socket.socket) -> Iterator[None]:
                 conn, _ = server.accept()
             except (socket.timeout, OSError):
                 continue
-            held.append(conn)  # keep it open, read nothing, answer nothing
+            if hold:
+                held.append(conn)  # keep it open, read nothing, answer nothing
+            else:
+                conn.close()
 
     thread = _serve_in_thread(accept_loop)
     try:
@@ -291,7 +282,7 @@ def _silent(server: socket.socket) -> Iterator[None]:
 def silent_server() -> Iterator[int]:
     """A port on 127.0.0.1 that accepts connections and never sends a byte; yields the port."""
     server = socket.create_server(("127.0.0.1", 0))
-    with _silent(server):
+    with _accepting(server, hold=True):
         yield server.getsockname()[1]
 
 
@@ -305,7 +296,7 @@ def silent_unix_socket() -> Iterator[Path]:
     server.bind(str(path))
     server.listen(16)
     try:
-        with _silent(server):
+        with _accepting(server, hold=True):
             yield path
     finally:
         path.unlink(missing_ok=True)
