@@ -58,9 +58,9 @@ install: build
 	    mv -f "$$tmp" "$$dest_dir/$(module)"; \
 	    echo "installed: $$dest_dir/$(module)";)
 
+# The Rust tests and the pytest suites side by side (PYTEST_WORKERS=1 for a serial run).
 test: install
-	$(CARGO) test --workspace --locked
-	$(VENV_BIN)/pytest -q tests/
+	CARGO=$(CARGO) scripts/run_tests.sh
 
 lint: bootstrap
 	$(CARGO) fmt --all -- --check

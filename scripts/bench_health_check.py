@@ -65,10 +65,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT / "tests" / "systemd"), str(REPO_ROOT / "tests" / "containers")]
+# testbed is installed into .venv (pyproject.toml); no sys.path editing.
 
-import nspawn_machines  # noqa: E402
-import private_dockerd  # noqa: E402
+from testbed import machines as nspawn_machines  # noqa: E402
+from testbed import dockerd as private_dockerd  # noqa: E402
+from testbed.errors import TestbedError  # noqa: E402
 
 MODULE_BINARY = REPO_ROOT / "roles" / "ops" / "health_check" / "library" / "health_check"
 ANSIBLE_CONFIG = REPO_ROOT / "ansible.cfg"
@@ -1107,13 +1108,10 @@ def main() -> int:
         return 130
     except (
         BenchmarkError,
-        nspawn_machines.MachineError,
+        TestbedError,
         subprocess.CalledProcessError,
         subprocess.TimeoutExpired,
     ) as error:
-        log(f"error: {error}")
-        return 1
-    except private_dockerd.pytest.fail.Exception as error:  # the helpers report with pytest.fail
         log(f"error: {error}")
         return 1
     write_json_atomically(RESULT_PATH, report)

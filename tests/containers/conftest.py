@@ -1,4 +1,4 @@
-"""Fixtures for the container checks: a real, private dockerd (see private_dockerd.py)."""
+"""Fixtures for the container checks: a real, private dockerd (see tests/testbed/dockerd.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from containers.private_dockerd import DockerEngine, private_docker_engine
+from testbed.dockerd import DockerEngine, private_docker_engine
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from containers.private_dockerd import UNHEALTHY_OUTPUT, DockerEngine
+from testbed.dockerd import UNHEALTHY_OUTPUT, DockerEngine
 
 
 def run_checks(run_module, args: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, venv_tool
-from systemd.nspawn_machines import SSH_KEY, ssh_command, ssh_fleet
+from testbed.machines import SSH_KEY, ssh_command, ssh_fleet
 
 PLAYBOOK = """\
 - name: Verify the fleet after a deploy

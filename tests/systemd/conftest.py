@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from . import nspawn_machines
+from testbed import machines as nspawn_machines
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import tempfile
 import time
 from typing import Any
 
-from . import nspawn_machines
+from testbed import machines as nspawn_machines
 
 
 def run_checks(run_module, bus: str, **params: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import pytest
+from .errors import DockerdError, HostToolError
 
 PACKAGES = ("docker.io", "busybox-static")
 DATA_ROOT = Path("/var/lib/hc-test-docker")
@@ -107,10 +107,9 @@ def _ensure_packages() -> None:
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.fail(
+        raise HostToolError(
             f"missing Debian packages {' '.join(missing)}: run `make bootstrap` as root "
             f"(or apt-get install {' '.join(missing)})",
-            pytrace=False,
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
@@ -119,9 +118,8 @@ def _ensure_packages() -> None:
     ):
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
-            pytest.fail(
+            raise HostToolError(
                 f"{' '.join(command)} failed (rc={proc.returncode}):\n{proc.stderr[-4000:]}",
-                pytrace=False,
             )
 
 
@@ -141,7 +139,7 @@ def _docker(socket_path: Path, *args: str, input: bytes | None = None, check: bo
         timeout=120,
     )
     if check and proc.returncode != 0:
-        raise RuntimeError(
+        raise DockerdError(
             f"docker {' '.join(args[:3])} ... failed (rc={proc.returncode}): "
             f"{proc.stderr.decode(errors='replace').strip()}"
         )
@@ -172,10 +170,6 @@ def _log_tail(log_path: Path) -> str:
         return "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
     except OSError:
         return "(no log)"
-
-
-class DockerdError(RuntimeError):
-    """dockerd exited or did not answer; the message carries the end of its log."""
 
 
 def start_dockerd(
@@ -238,7 +232,7 @@ def _stop_dockerd(process: subprocess.Popen) -> None:
 def _build_image(socket_path: Path) -> None:
     """A static busybox root with an index page for httpd, imported without any registry."""
     if not BUSYBOX.is_file():
-        pytest.fail(f"{BUSYBOX} is missing (apt-get install busybox-static)", pytrace=False)
+        raise HostToolError(f"{BUSYBOX} is missing (apt-get install busybox-static)")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
 
@@ -288,10 +282,7 @@ def private_docker_engine(run_dir: Path) -> Iterator[DockerEngine]:
     """Starts dockerd with its socket and exec root in `run_dir` (keep the path short: unix
     socket paths are limited to 107 bytes) and the test containers; stops it all on exit."""
     _ensure_packages()
-    try:
-        process, socket_path, log_path = start_dockerd(run_dir)
-    except DockerdError as error:
-        pytest.fail(str(error), pytrace=False)
+    process, socket_path, log_path = start_dockerd(run_dir)
     engine = DockerEngine(socket_path=socket_path, log_path=log_path)
     try:
         # Left over by an earlier session that was killed before its teardown.
@@ -319,12 +310,11 @@ def private_docker_engine(run_dir: Path) -> Iterator[DockerEngine]:
             )
             pending.discard("hc-oom")
         if pending:
-            pytest.fail(
+            raise DockerdError(
                 f"containers did not settle within {SETTLE_TIMEOUT_S}s: "
                 + ", ".join(
                     f"{name}: {json.dumps(engine.states[name])[:300]}" for name in sorted(pending)
                 ),
-                pytrace=False,
             )
         yield engine
     finally:

@@ -7,11 +7,38 @@ and reused by later runs; every machine boots it read-only under a tmpfs overlay
 `<machine dir>/dbus/system_bus_socket`, because the host directory is bound over the container's
 `/run/dbus`.
 
-The rootfs carries no Python (the fleet is Python-free); it has systemd, dbus, openssh-server,
-the test units below, and the public half of a generated SSH key in root's authorized_keys.
+Two flavours of rootfs, each cached in its own directory:
+
+- `minimal` (the default, `.cache/rootfs-bookworm`): no Python (the fleet the binary modules
+  run on is Python-free); systemd, dbus, openssh-server, the hc-* test units below, and the
+  public half of a generated SSH key in root's authorized_keys.
+- `python` (`.cache/rootfs-bookworm-python`): a plain fleet host for roles written with
+  Python-based modules (the core roles, the idempotence gate): python3 and python3-apt, sudo,
+  chrony, procps, openssh-server, and apt pointed at the same Debian mirror as this machine's
+  apt (testbed.mirror), so `apt-get update`/`install` inside a machine downloads real packages
+  through the host's network (nspawn shares it). Release files of a snapshot mirror may be
+  older than their Valid-Until: the machine's apt is told not to check that, as the host's is.
+  No hc-* test units. The IPC-namespaced sysctls (kernel.shm*, kernel.msg*, kernel.sem) are
+  made writable at boot (`testbed-ipc-sysctls.service`): every machine has its own IPC
+  namespace, so a role can apply them live without touching the host; every other key under
+  /proc/sys stays read-only, as nspawn mounts it.
+
+Each machine is writable for its lifetime (changes land in its tmpfs overlay) and starts from
+the clean cached rootfs the next time.
+
+Python-flavoured machines and an Ansible inventory for them:
+
+    with ssh_fleet(2, prefix="core", flavour="python") as machines:
+        inventory = write_inventory(machines, tmp_path / "hosts.ini")
+        subprocess.run(["ansible-playbook", "-i", str(inventory), "playbooks/core.yml"])
+
+`write_inventory()` writes one INI host line per machine (`<machine name> ansible_host=127.0.0.1
+ansible_port=<port> ansible_user=root ansible_ssh_private_key_file=<SSH_KEY>`, host key checks
+off, and `ansible_python_interpreter=/usr/bin/python3` for the python flavour);
+`inventory_line(machine)` gives one such line for a hand-written inventory.
 
 Used by tests/systemd/conftest.py; a fleet test elsewhere can import it too
-(`from systemd.nspawn_machines import ssh_fleet`, tests/ being on sys.path):
+(`from testbed.machines import ssh_fleet`):
 
     with ssh_fleet(3) as machines:
         for machine in machines:
@@ -38,6 +65,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .errors import HostToolError, MachineError
+from .mirror import debian_mirror
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache"
 ROOTFS = CACHE_DIR / "rootfs-bookworm"
@@ -45,9 +75,46 @@ SSH_KEY = CACHE_DIR / "fleet-ssh" / "id_ed25519"
 STAMP_NAME = ".fixture-recipe"
 
 SUITE = "bookworm"
-MIRROR = os.environ.get("DEBOOTSTRAP_MIRROR", "http://deb.debian.org/debian")
 # No python3 here on purpose: the modules under test must work on a Python-free fleet.
 ROOTFS_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server")
+# A fleet host that Python-based Ansible modules can manage: python3-apt for
+# ansible.builtin.apt, sudo and chrony for the core roles, procps for sysctl.
+PYTHON_ROOTFS_PACKAGES = (
+    *ROOTFS_PACKAGES, "python3", "python3-apt", "sudo", "chrony", "procps", "ca-certificates",
+)
+FLAVOURS = ("minimal", "python")
+PYTHON_INTERPRETER = "/usr/bin/python3"
+
+# Sysctls that live in the IPC namespace (each machine has its own), made writable at boot in
+# python-flavoured machines.
+IPC_SYSCTLS = (
+    "kernel/shmmax", "kernel/shmall", "kernel/shmmni", "kernel/shm_rmid_forced",
+    "kernel/msgmax", "kernel/msgmnb", "kernel/msgmni", "kernel/sem",
+)
+IPC_SYSCTL_UNIT = "testbed-ipc-sysctls.service"
+IPC_SYSCTL_UNIT_TEXT = f"""\
+[Unit]
+Description=testbed: make the IPC-namespaced sysctls writable (this machine's own namespace)
+DefaultDependencies=no
+Before=sysinit.target systemd-sysctl.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'for key in {" ".join(IPC_SYSCTLS)}; do \
+    f=/proc/sys/$key; [ -e "$f" ] || continue; \
+    mount --bind "$f" "$f" && mount -o remount,bind,rw "$f"; done'
+
+[Install]
+WantedBy=sysinit.target
+"""
+# apt inside the machines: see the module doc.
+APT_CONF_NAME = "99testbed-mirror"
+APT_CONF_TEXT = """\
+// testbed: the mirror may serve a dated snapshot whose Release files are past Valid-Until.
+Acquire::Check-Valid-Until "false";
+Acquire::Check-Date "false";
+"""
 
 # Host command -> the Debian package that provides it.
 HOST_TOOLS = {
@@ -130,10 +197,6 @@ BOOT_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 30
 
 
-class MachineError(RuntimeError):
-    pass
-
-
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, text=True, **kwargs)
 
@@ -148,7 +211,7 @@ def ensure_host_tools() -> None:
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise MachineError(
+        raise HostToolError(
             f"missing host tools; run as root: apt-get install {' '.join(missing)}"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -158,7 +221,7 @@ def ensure_host_tools() -> None:
         _run(install, env=env, capture_output=True)
     still = [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
     if still:
-        raise MachineError(f"still missing after apt-get install: {', '.join(still)}")
+        raise HostToolError(f"still missing after apt-get install: {', '.join(still)}")
 
 
 @contextlib.contextmanager
@@ -188,37 +251,61 @@ def ensure_ssh_key() -> Path:
     return SSH_KEY
 
 
-def _recipe(public_key: str) -> str:
+def _check_flavour(flavour: str) -> None:
+    if flavour not in FLAVOURS:
+        raise MachineError(f"unknown rootfs flavour {flavour!r}; expected one of {', '.join(FLAVOURS)}")
+
+
+def rootfs_path(flavour: str = "minimal") -> Path:
+    """Where the cached rootfs of `flavour` lives (built or not)."""
+    _check_flavour(flavour)
+    return ROOTFS if flavour == "minimal" else CACHE_DIR / f"rootfs-{SUITE}-{flavour}"
+
+
+def _packages(flavour: str) -> tuple[str, ...]:
+    return ROOTFS_PACKAGES if flavour == "minimal" else PYTHON_ROOTFS_PACKAGES
+
+
+def _recipe(public_key: str, flavour: str = "minimal") -> str:
     """What the rootfs is made of; a rootfs built from another recipe is rebuilt."""
     recipe = {
         "version": RECIPE_VERSION,
         "suite": SUITE,
-        "packages": ROOTFS_PACKAGES,
+        "packages": _packages(flavour),
         "units": TEST_UNITS,
         "enabled": ENABLED_UNITS,
         "masked": MASKED_UNITS,
         "ssh_dropin": SSH_SERVICE_DROPIN,
         "public_key": public_key,
     }
+    if flavour != "minimal":
+        # Only the new flavour's recipe grows, so the default cache stays valid.
+        recipe.update(
+            flavour=flavour, ipc_unit=IPC_SYSCTL_UNIT_TEXT, apt_conf=APT_CONF_TEXT,
+            mirror=debian_mirror(),
+        )
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def ensure_rootfs() -> Path:
-    """The cached rootfs, built first if it is missing or was made from another recipe.
+def ensure_rootfs(flavour: str = "minimal") -> Path:
+    """The cached rootfs of `flavour` ("minimal": Python-free, the default; "python": see the
+    module doc), built first if it is missing or was made from another recipe.
 
     It is built beside the cache under another name and renamed into place only when complete,
-    with the recipe stamp written last: an interrupted build is never reused."""
+    with the recipe stamp written last: an interrupted build is never reused. A file lock per
+    flavour makes concurrent callers (xdist workers) wait for one build."""
+    root = rootfs_path(flavour)
     public_key = ensure_ssh_key().with_suffix(".pub").read_text().strip()
-    wanted = _recipe(public_key)
-    with _locked("rootfs-bookworm"):
-        stamp = ROOTFS / STAMP_NAME
+    wanted = _recipe(public_key, flavour)
+    with _locked(root.name):
+        stamp = root / STAMP_NAME
         if stamp.is_file() and stamp.read_text().strip() == wanted:
-            return ROOTFS
-        building = CACHE_DIR / "rootfs-bookworm.building"
+            return root
+        building = CACHE_DIR / f"{root.name}.building"
         shutil.rmtree(building, ignore_errors=True)
         result = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}",
-             SUITE, str(building), MIRROR],
+            ["debootstrap", "--variant=minbase", f"--include={','.join(_packages(flavour))}",
+             SUITE, str(building), debian_mirror()],
             capture_output=True,
             text=True,
         )
@@ -226,21 +313,31 @@ def ensure_rootfs() -> Path:
             log = building / "debootstrap" / "debootstrap.log"
             detail = log.read_text()[-3000:] if log.is_file() else result.stderr[-3000:]
             raise MachineError(f"debootstrap failed (rc={result.returncode}):\n{detail}")
-        _customize(building, public_key)
+        _customize(building, public_key, flavour)
         (building / STAMP_NAME).write_text(wanted + "\n")
-        shutil.rmtree(ROOTFS, ignore_errors=True)
-        building.rename(ROOTFS)
-    return ROOTFS
+        shutil.rmtree(root, ignore_errors=True)
+        building.rename(root)
+    return root
 
 
-def _customize(root: Path, public_key: str) -> None:
-    if any((root / "usr" / "bin").glob("python*")):
-        raise MachineError(f"{root} has Python in it: the test fleet must be Python-free")
+def _customize(root: Path, public_key: str, flavour: str = "minimal") -> None:
     units = root / "etc" / "systemd" / "system"
-    for name, text in TEST_UNITS.items():
-        (units / name).write_text(text)
-    _run(["systemctl", f"--root={root}", "enable", *ENABLED_UNITS], capture_output=True)
-    _run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS], capture_output=True)
+    if flavour == "minimal":
+        if any((root / "usr" / "bin").glob("python*")):
+            raise MachineError(f"{root} has Python in it: the test fleet must be Python-free")
+        for name, text in TEST_UNITS.items():
+            (units / name).write_text(text)
+        _run(["systemctl", f"--root={root}", "enable", *ENABLED_UNITS], capture_output=True)
+        _run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS], capture_output=True)
+    else:
+        if not (root / PYTHON_INTERPRETER.lstrip("/")).exists():
+            raise MachineError(f"{root} has no {PYTHON_INTERPRETER}: debootstrap left it out")
+        (units / IPC_SYSCTL_UNIT).write_text(IPC_SYSCTL_UNIT_TEXT)
+        _run(["systemctl", f"--root={root}", "enable", IPC_SYSCTL_UNIT], capture_output=True)
+        (root / "etc" / "apt" / "apt.conf.d" / APT_CONF_NAME).write_text(APT_CONF_TEXT)
+        # debootstrap's sources.list names the mirror with `main` only; that is what the
+        # machines get. Its package lists are not kept, so the first `apt-get update` in a
+        # machine really downloads them.
 
     dropin = units / "ssh.service.d"
     dropin.mkdir(exist_ok=True)
@@ -449,11 +546,14 @@ def _wait_for_port(machine: Machine, timeout_s: float) -> None:
 
 
 @contextlib.contextmanager
-def ssh_fleet(count: int, prefix: str = "fleet", rootfs: Path | None = None) -> Iterator[list[Machine]]:
-    """`count` machines booted at once from the cached rootfs, each with sshd on its own port
-    of 127.0.0.1 (`machine.ssh_port`), root login with SSH_KEY. Stopped after the block."""
+def ssh_fleet(
+    count: int, prefix: str = "fleet", rootfs: Path | None = None, flavour: str = "minimal"
+) -> Iterator[list[Machine]]:
+    """`count` machines booted at once from the cached rootfs of `flavour` (see the module
+    doc), each with sshd on its own port of 127.0.0.1 (`machine.ssh_port`), root login with
+    SSH_KEY. Stopped after the block."""
     ensure_host_tools()
-    rootfs = rootfs or ensure_rootfs()
+    rootfs = rootfs or ensure_rootfs(flavour)
     machines: list[Machine] = []
     try:
         started = time.monotonic()
@@ -483,3 +583,28 @@ def ssh_command(machine: Machine, *command: str) -> list[str]:
         "-o", "ConnectTimeout=10",
         "root@127.0.0.1", *command,
     ]
+
+
+def inventory_line(machine: Machine, python: bool = True) -> str:
+    """One INI inventory host line for the machine (root over SSH with the fleet key); with
+    `python`, the interpreter of the python flavour is named so no discovery runs."""
+    if machine.ssh_port is None:
+        raise MachineError(f"machine {machine.name} has no sshd port")
+    ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+    line = (
+        f"{machine.name} ansible_host=127.0.0.1 ansible_port={machine.ssh_port} "
+        f"ansible_user=root ansible_ssh_private_key_file={SSH_KEY} "
+        f"ansible_ssh_common_args='{ssh_args}'"
+    )
+    if python:
+        line += f" ansible_python_interpreter={PYTHON_INTERPRETER}"
+    return line
+
+
+def write_inventory(
+    machines: list[Machine], path: Path, group: str = "fleet", python: bool = True
+) -> Path:
+    """Writes an INI inventory with the machines in `group` and returns its path."""
+    lines = [f"[{group}]", *(inventory_line(machine, python) for machine in machines), ""]
+    path.write_text("\n".join(lines))
+    return path
