@@ -7,6 +7,7 @@
 #   make lint        rustfmt, clippy, ansible-lint, yamllint
 #   make demo        health-check this machine with playbooks/demo.yml
 #   make bench       time the module against Ansible's own modules (ci-artifacts/bench/)
+#   make idempotence run every core role twice on fresh test machines (ci-artifacts/idempotence/)
 #   make clean       remove build output and installed binaries (keeps .venv)
 
 SHELL := bash
@@ -31,7 +32,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build install test lint demo bench clean
+.PHONY: bootstrap build install test lint demo bench clean idempotence
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -76,6 +77,12 @@ demo: install
 # ci-artifacts/bench/health_check.json.
 bench: install
 	$(VENV_BIN)/python scripts/bench_health_check.py
+
+# The idempotence gate on every role under roles/core, each on fresh machines of both flavours
+# (with and without GPU device nodes); IDEMPOTENCE_ARGS adds options (--jobs 2, --shard 1/2...).
+# Needs root; writes ci-artifacts/idempotence/. See docs/idempotence-gate.md.
+idempotence: install
+	scripts/verify_idempotence.sh $(IDEMPOTENCE_ARGS)
 
 clean:
 	$(CARGO) clean
