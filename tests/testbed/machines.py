@@ -336,8 +336,8 @@ def _customize(root: Path, public_key: str, flavour: str = "minimal") -> None:
         _run(["systemctl", f"--root={root}", "enable", IPC_SYSCTL_UNIT], capture_output=True)
         (root / "etc" / "apt" / "apt.conf.d" / APT_CONF_NAME).write_text(APT_CONF_TEXT)
         # debootstrap's sources.list names the mirror with `main` only; that is what the
-        # machines get. Its package lists are not kept, so the first `apt-get update` in a
-        # machine really downloads them.
+        # machines get. The package lists debootstrap leaves are as old as the cache, so a role
+        # with a cache_valid_time still runs `apt-get update` on a fresh machine.
 
     dropin = units / "ssh.service.d"
     dropin.mkdir(exist_ok=True)
