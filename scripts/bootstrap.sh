@@ -10,6 +10,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 musl_target="x86_64-unknown-linux-musl"
+rust_targets=("$musl_target" aarch64-unknown-linux-musl)
 apt_packages=(musl-tools file docker.io busybox-static)
 # The systemd tests boot Debian machines in systemd-nspawn and reach them over SSH.
 apt_packages+=(systemd-container debootstrap openssh-client)
@@ -18,6 +19,9 @@ apt_packages+=(age)
 # The health_check artifact tests run the real consumers (promtool, node_exporter's textfile
 # collector); the hung-mount test serves /dev/fuse itself (fuse3 brings the FUSE tools).
 apt_packages+=(prometheus prometheus-node-exporter fuse3 openssl)
+# aarch64 hosts: the cross linker and C compiler (ring's C and assembly) with arm64 libc
+# headers, and qemu to run the aarch64 binary in the tests.
+apt_packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 rust_components=(rustfmt clippy)
 venv_dir="$repo_root/.venv"
 requirements="$repo_root/requirements-dev.txt"
@@ -80,15 +84,18 @@ SOURCES
 install_rust_parts() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH (install Rust with rustup)"
     if ! command -v rustup >/dev/null 2>&1; then
-        log "warning: no rustup; make sure the $musl_target target is installed"
+        log "warning: no rustup; make sure the targets ${rust_targets[*]} are installed"
         return
     fi
     local installed
     installed="$(rustup target list --installed)"
-    if ! grep -qx "$musl_target" <<<"$installed"; then
-        log "adding Rust target $musl_target"
-        rustup target add "$musl_target"
-    fi
+    local target
+    for target in "${rust_targets[@]}"; do
+        if ! grep -qx "$target" <<<"$installed"; then
+            log "adding Rust target $target"
+            rustup target add "$target"
+        fi
+    done
     installed="$(rustup component list --installed)"
     local component
     for component in "${rust_components[@]}"; do
