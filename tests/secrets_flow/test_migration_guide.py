@@ -1,0 +1,197 @@
+"""The Vault-to-SOPS migration guide (docs/deployment/sops-migration.md), executed step by
+step with the real ansible-vault, sops, age, community.sops and ansible-playbook against a
+generated sample repository."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+
+from .sample_repo import (
+    MIGRATION_GUIDE,
+    SampleRepo,
+    doc_steps,
+    make_sample_repo,
+    migrate,
+    set_up_custodians,
+)
+
+# The order in which an operator runs the guide; every marked step of the guide is in it.
+GUIDE_STEPS = (
+    "prerequisites", "custodian-key", "custodian-add", "key-files", "measure", "convert",
+    "verify-deploy", "commit", "cutover-check", "cutover", "rollback",
+)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> SampleRepo:
+    return make_sample_repo(tmp_path)
+
+
+def cutover_criteria(repo: SampleRepo, env_name: str) -> tuple[int, dict[str, bool]]:
+    result = repo.secretctl("cutover-check", "--env", env_name, "--ci-key", str(repo.key_file("ci")), "--json")
+    assert result.returncode in (0, 1), result.output
+    report = json.loads(result.output)
+    return result.returncode, {c["name"]: c["passed"] for c in report["criteria"]}
+
+
+def test_every_bash_block_of_the_guide_is_a_step_that_these_tests_run():
+    assert tuple(doc_steps(MIGRATION_GUIDE)) == GUIDE_STEPS
+
+
+def test_one_environment_moves_from_vault_to_sops_and_each_step_is_measured(repo: SampleRepo):
+    repo.step(MIGRATION_GUIDE, "prerequisites", repo.env())
+    set_up_custodians(repo, "dev")
+    assert (repo.root / ".sops.yaml").read_text().count("age1") == 3
+
+    key_files = repo.step(MIGRATION_GUIDE, "key-files", repo.env(NAME="alice"))
+    assert "2 key files checked, 0 findings" in key_files.output
+
+    env = repo.operator_env(ENV="dev")
+    before = repo.step(MIGRATION_GUIDE, "measure", env)
+    assert "dev: vault=1 inline-vault=0 sops=0 sops-plaintext=0 other=1" in before.output
+    assert repo.status("dev") == {"vault": 1, "other": 1}
+
+    # The deploy reads the secrets through Ansible Vault before the conversion...
+    run, rendered = repo.playbook("dev", repo.env(ANSIBLE_VAULT_PASSWORD_FILE=str(repo.vault_password_file)))
+    assert run.returncode == 0, run.output
+    assert rendered == repo.expected_rendering("dev")
+
+    convert = repo.step(MIGRATION_GUIDE, "convert", env)
+    assert "would convert inventories/dev/group_vars/all/vault.yml" in convert.output
+    assert "dev: vault=0 inline-vault=0 sops=1 sops-plaintext=0 other=1" in convert.output
+    assert repo.status("dev") == {"sops": 1, "other": 1}
+    assert repo.status("staging") == {"vault": 1, "other": 1}, "only the migrated environment moves"
+    sops_file = repo.root / "inventories/dev/group_vars/all/vault.sops.yaml"
+    assert json.loads(repo.run(["sops", "filestatus", str(sops_file)], env, "filestatus").output) == {
+        "encrypted": True
+    }
+    assert not (repo.root / "inventories/dev/group_vars/all/vault.yml").exists()
+
+    # ...and through community.sops after it, with no Vault password at all: same file.
+    no_vault = repo.env(SOPS_AGE_KEY_FILE=str(repo.key_file("ci")), ENV="dev")
+    repo.step(MIGRATION_GUIDE, "verify-deploy", no_vault)
+    run, rendered = repo.playbook("dev", no_vault)
+    assert run.returncode == 0, run.output
+    assert rendered == repo.expected_rendering("dev")
+
+    repo.step(MIGRATION_GUIDE, "commit", env)
+    assert "vault.sops.yaml" in repo.git("show", "--stat", "HEAD")
+
+
+def test_cutover_is_refused_while_a_vault_or_plaintext_file_remains(repo: SampleRepo):
+    set_up_custodians(repo, "dev")
+    env = repo.operator_env(ENV="dev")
+
+    refused = repo.step(MIGRATION_GUIDE, "cutover-check", env, expect_rc=1)
+    assert "[FAIL] no Vault or unencrypted secrets files left: sops=0 vault=1" in refused.output
+    assert "dev: NOT ready: cutover refused" in refused.output
+
+    repo.step(MIGRATION_GUIDE, "convert", env)
+    rc, criteria = cutover_criteria(repo, "dev")
+    assert criteria == {
+        "no Vault or unencrypted secrets files left": True,
+        ".sops.yaml covers every SOPS file": True,
+        "recipients equal the custodian list": True,
+        "the CI key decrypts every SOPS file": True,
+        "data keys younger than 90d": True,
+        # No secrets_gate binary on PATH here: the check fails closed.
+        "secrets_gate finds nothing": False,
+    }
+    assert rc == 1
+
+    # A hand-written *.sops.yaml that was never encrypted: sops filestatus says so.
+    planted = secrets.token_urlsafe(20)
+    repo.planted["dev"]["planted_plaintext"] = planted
+    stray = repo.root / "inventories/dev/group_vars/all/extra.sops.yaml"
+    stray.write_text(f"vault_extra_token: {planted}\n")
+    rc, criteria = cutover_criteria(repo, "dev")
+    assert rc == 1 and not criteria["no Vault or unencrypted secrets files left"]
+    assert repo.status("dev")["sops-plaintext"] == 1
+    stray.unlink()
+
+    # A Vault file that appears again after the conversion.
+    (repo.root / "inventories/staging/group_vars/all/vault.yml").rename(
+        repo.root / "inventories/dev/group_vars/all/late.yml"
+    )
+    rc, criteria = cutover_criteria(repo, "dev")
+    assert rc == 1 and not criteria["no Vault or unencrypted secrets files left"]
+
+    # A SOPS file that no creation rule covers any more (a rule dropped from .sops.yaml).
+    (repo.root / "inventories/dev/group_vars/all/late.yml").unlink()
+    config = repo.root / ".sops.yaml"
+    config.write_text(config.read_text().replace("^inventories/dev/", "^inventories/qa/"))
+    rc, criteria = cutover_criteria(repo, "dev")
+    assert rc == 1 and not criteria[".sops.yaml covers every SOPS file"]
+    assert criteria["no Vault or unencrypted secrets files left"]
+
+
+def test_a_custodian_added_without_rotation_blocks_the_cutover(repo: SampleRepo):
+    migrate(repo, "dev")
+    carol_key = repo.step(MIGRATION_GUIDE, "custodian-key", repo.env(NAME="carol")).output.strip()
+    repo.step(
+        MIGRATION_GUIDE, "custodian-add",
+        repo.env(ENV="dev", NAME="carol", ROLE="ops", RECIPIENT=carol_key.splitlines()[-1]),
+    )
+    _, criteria = cutover_criteria(repo, "dev")
+    assert criteria["recipients equal the custodian list"] is False
+    result = repo.secretctl("cutover-check", "--env", "dev", "--ci-key", str(repo.key_file("ci")))
+    assert "missing: ['carol']" in result.output
+
+
+def test_cutover_marks_sops_as_the_environments_active_provider(repo: SampleRepo):
+    migrate(repo, "dev")
+    env = repo.operator_env(ENV="dev")
+    repo.step(MIGRATION_GUIDE, "cutover", env)
+    provider = repo.root / "inventories/dev/group_vars/all/secrets_provider.yml"
+    assert "preflight_secrets_provider: sops" in provider.read_text()
+    shown = repo.run(
+        ["ansible", "app-dev", "-i", "inventories/dev", "-m", "ansible.builtin.debug",
+         "-a", "var=preflight_secrets_provider"],
+        env, "ansible debug",
+    )
+    assert shown.returncode == 0, shown.output
+    assert '"preflight_secrets_provider": "sops"' in shown.output
+
+
+def test_rollback_to_vault_restores_a_working_playbook_run(repo: SampleRepo):
+    migrate(repo, "dev")
+    sops_only = repo.env(SOPS_AGE_KEY_FILE=str(repo.key_file("alice")))
+    run, rendered = repo.playbook("dev", sops_only)
+    assert run.returncode == 0 and rendered == repo.expected_rendering("dev"), run.output
+
+    # A secret changed after the cutover survives the rollback.
+    new_token = secrets.token_urlsafe(18)
+    repo.planted["dev"]["vault_app_api_token_v2"] = new_token
+    set_secret = repo.run(
+        ["secretctl", "set-secret", "--file", "inventories/dev/group_vars/all/vault.sops.yaml",
+         "--key", "vault_app_api_token"],
+        repo.operator_env(), "secretctl set-secret", stdin=new_token,
+    )
+    assert set_secret.returncode == 0, set_secret.output
+    repo.planted["dev"]["vault_app_api_token"] = new_token
+
+    repo.step(MIGRATION_GUIDE, "rollback", repo.operator_env(ENV="dev"))
+    # other: main.yml and the provider file that the rollback sets back to vault
+    assert repo.status("dev") == {"vault": 1, "other": 2}
+    assert repo.files("dev", "*.sops.yaml") == []
+    vault_file = repo.root / "inventories/dev/group_vars/all/vault.yml"
+    assert vault_file.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    assert vault_file.stat().st_mode & 0o777 == 0o600
+
+    # Vault alone (no age key anywhere) renders the same credentials, with the new token.
+    vault_only = repo.env(ANSIBLE_VAULT_PASSWORD_FILE=str(repo.vault_password_file))
+    run, rendered = repo.playbook("dev", vault_only)
+    assert run.returncode == 0, run.output
+    assert rendered == repo.expected_rendering("dev")
+    # Without the Vault password the deploy cannot read them: the provider really is Vault.
+    run, rendered = repo.playbook("dev", sops_only)
+    assert run.returncode != 0 and rendered is None
+    assert "vault" in run.output.lower()
+
+    rc, criteria = cutover_criteria(repo, "dev")
+    assert rc == 1 and not criteria["no Vault or unencrypted secrets files left"]
+    assert "rolls back to Ansible Vault" in repo.git("log", "-1", "--format=%s")
