@@ -140,7 +140,13 @@ def test_bad_module_parameter_fails_at_once(run_role):
 
     assert run.returncode != 0, run.describe()
     assert "parameter 'tcp[0]': invalid address" in run.output, run.describe()
-    assert run.report == {}, "no summary is merged when the module could not run"
+    # The host is reported as an error of its own, not as unreachable, and fails alone.
+    host = run.report["hosts"]["localhost"]
+    assert host["status"] == "error", run.report
+    assert "parameter 'tcp[0]': invalid address" in host["msg"], run.report
+    assert run.report["status"] == "fail" and run.report["hosts_error"] == 1, run.report
+    assert run.report["hosts_unreachable"] == 0, run.report
+    assert "localhost                  : ok=" in run.output and "failed=1" in run.output, run.describe()
 
 
 def test_merged_report_has_every_host_and_is_not_a_change(run_role, tcp_listener):
