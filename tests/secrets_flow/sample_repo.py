@@ -185,6 +185,17 @@ class SampleRepo:
         assert result.returncode == 0, result.output
         return json.loads(result.output)[0]["counts"]
 
+    def clone(self, base: Path) -> "SampleRepo":
+        """A copy of repository, keys and planted values under base (same layout), so that a
+        test module prepares the repository once and each test gets its own."""
+        copy = SampleRepo(root=base / "repo", keys=base / "keys", output_dir=base / "out", home=base / "home")
+        for src, dst in ((self.root, copy.root), (self.keys, copy.keys)):
+            shutil.copytree(src, dst, symlinks=True)
+        copy.output_dir.mkdir()
+        copy.home.mkdir()
+        copy.planted = {env: dict(values) for env, values in self.planted.items()}
+        return copy
+
     def git(self, *args: str) -> str:
         return self.run(["git", *args], self.env(), f"git {args[0]}").output
 

@@ -21,11 +21,16 @@ SOP_STEPS = (
 DEV_SOPS = "inventories/dev/group_vars/all/vault.sops.yaml"
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> SampleRepo:
-    repo = make_sample_repo(tmp_path)
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> SampleRepo:
+    repo = make_sample_repo(tmp_path_factory.mktemp("migrated"))
     migrate(repo, "dev")
     return repo
+
+
+@pytest.fixture
+def repo(migrated: SampleRepo, tmp_path: Path) -> SampleRepo:
+    return migrated.clone(tmp_path)
 
 
 def sops_meta(repo: SampleRepo) -> dict:

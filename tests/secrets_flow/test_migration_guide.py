@@ -26,9 +26,28 @@ GUIDE_STEPS = (
 )
 
 
+@pytest.fixture(scope="module")
+def on_vault(tmp_path_factory: pytest.TempPathFactory) -> SampleRepo:
+    return make_sample_repo(tmp_path_factory.mktemp("on_vault"))
+
+
+@pytest.fixture(scope="module")
+def on_sops(on_vault: SampleRepo, tmp_path_factory: pytest.TempPathFactory) -> SampleRepo:
+    repo = on_vault.clone(tmp_path_factory.mktemp("on_sops"))
+    migrate(repo, "dev")
+    return repo
+
+
 @pytest.fixture
-def repo(tmp_path: Path) -> SampleRepo:
-    return make_sample_repo(tmp_path)
+def repo(on_vault: SampleRepo, tmp_path: Path) -> SampleRepo:
+    """The sample repository with every environment on Vault."""
+    return on_vault.clone(tmp_path)
+
+
+@pytest.fixture
+def migrated(on_sops: SampleRepo, tmp_path: Path) -> SampleRepo:
+    """The sample repository with dev migrated to SOPS by the guide's steps."""
+    return on_sops.clone(tmp_path)
 
 
 def cutover_criteria(repo: SampleRepo, env_name: str) -> tuple[int, dict[str, bool]]:
@@ -129,8 +148,8 @@ def test_cutover_is_refused_while_a_vault_or_plaintext_file_remains(repo: Sample
     assert criteria["no Vault or unencrypted secrets files left"]
 
 
-def test_a_custodian_added_without_rotation_blocks_the_cutover(repo: SampleRepo):
-    migrate(repo, "dev")
+def test_a_custodian_added_without_rotation_blocks_the_cutover(migrated: SampleRepo):
+    repo = migrated
     carol_key = repo.step(MIGRATION_GUIDE, "custodian-key", repo.env(NAME="carol")).output.strip()
     repo.step(
         MIGRATION_GUIDE, "custodian-add",
@@ -142,8 +161,8 @@ def test_a_custodian_added_without_rotation_blocks_the_cutover(repo: SampleRepo)
     assert "missing: ['carol']" in result.output
 
 
-def test_cutover_marks_sops_as_the_environments_active_provider(repo: SampleRepo):
-    migrate(repo, "dev")
+def test_cutover_marks_sops_as_the_environments_active_provider(migrated: SampleRepo):
+    repo = migrated
     env = repo.operator_env(ENV="dev")
     repo.step(MIGRATION_GUIDE, "cutover", env)
     provider = repo.root / "inventories/dev/group_vars/all/secrets_provider.yml"
@@ -157,8 +176,8 @@ def test_cutover_marks_sops_as_the_environments_active_provider(repo: SampleRepo
     assert '"preflight_secrets_provider": "sops"' in shown.output
 
 
-def test_rollback_to_vault_restores_a_working_playbook_run(repo: SampleRepo):
-    migrate(repo, "dev")
+def test_rollback_to_vault_restores_a_working_playbook_run(migrated: SampleRepo):
+    repo = migrated
     sops_only = repo.env(SOPS_AGE_KEY_FILE=str(repo.key_file("alice")))
     run, rendered = repo.playbook("dev", sops_only)
     assert run.returncode == 0 and rendered == repo.expected_rendering("dev"), run.output
