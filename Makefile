@@ -3,6 +3,7 @@
 #   make bootstrap   install toolchains and .venv (scripts/bootstrap.sh; fast when done)
 #   make build       static musl release build of every module, checked with `file`
 #   make install     copy the modules into their roles' library/ dirs (atomically)
+#   make build-all   also the aarch64 build (build-aarch64); install-all installs both
 #   make test        cargo tests, then the end-to-end tests in tests/ (real ansible-playbook)
 #   make lint        rustfmt, clippy, ansible-lint, yamllint
 #   make demo        health-check this machine with playbooks/demo.yml
@@ -24,6 +25,8 @@ export ANSIBLE_CONFIG := $(REPO_ROOT)/ansible.cfg
 CARGO ?= cargo
 TARGET := x86_64-unknown-linux-musl
 RELEASE_DIR := target/$(TARGET)/release
+AARCH64_TARGET := aarch64-unknown-linux-musl
+AARCH64_RELEASE_DIR := target/$(AARCH64_TARGET)/release
 
 # Binary modules built from modules/<name>, and the role library dir each one is installed into.
 MODULES := health_check
@@ -32,7 +35,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build install test lint demo bench clean idempotence
+.PHONY: bootstrap build build-aarch64 build-all install install-all test lint demo bench clean idempotence
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -59,8 +62,40 @@ install: build
 	    mv -f "$$tmp" "$$dest_dir/$(module)"; \
 	    echo "installed: $$dest_dir/$(module)";)
 
+# aarch64 hosts: the same modules cross-built with Debian's gcc-aarch64-linux-gnu (see
+# .cargo/config.toml). Not in `make build`: a second LTO build costs about 1.5 min on 2 cores.
+build-aarch64: bootstrap
+	$(CARGO) build --release --locked --target $(AARCH64_TARGET) --workspace --bins
+	@for module in $(MODULES); do \
+	    binary="$(AARCH64_RELEASE_DIR)/$$module"; \
+	    [[ -x "$$binary" ]] || { echo "error: $$binary was not built" >&2; exit 1; }; \
+	    kind="$$(file -b "$$binary")"; \
+	    case "$$kind" in \
+	        *"ARM aarch64"*"statically linked"*|*"ARM aarch64"*"static-pie linked"*) echo "static aarch64: $$binary" ;; \
+	        *) echo "error: $$binary is not a static aarch64 binary: $$kind" >&2; exit 1 ;; \
+	    esac; \
+	done
+
+build-all: build build-aarch64
+
+# Both architectures: library/<module> is the x86_64 binary (what Ansible resolves),
+# binaries/aarch64/<module> beside library/ the aarch64 one (not inside: Ansible would take a
+# library/ subdirectory's file for the module itself); the action plugin of the
+# same name (a link to plugin_utils/cached_binary.py, made here for a module that has none)
+# picks one by the host's `uname -m`.
+install-all: install build-aarch64
+	@$(foreach module,$(MODULES), \
+	    dest_dir="$(call library_dir,$(module))/../binaries/aarch64"; \
+	    mkdir -p "$$dest_dir"; \
+	    tmp="$$dest_dir/.$(module).tmp.$$$$"; \
+	    install -m 0755 "$(AARCH64_RELEASE_DIR)/$(module)" "$$tmp"; \
+	    mv -f "$$tmp" "$$dest_dir/$(module)"; \
+	    echo "installed: $$dest_dir/$(module)"; \
+	    plugin="$(call library_dir,$(module))/../action_plugins/$(module).py"; \
+	    [[ -e "$$plugin" ]] || ln -s ../plugin_utils/cached_binary.py "$$plugin";)
+
 # The Rust tests and the pytest suites side by side (PYTEST_WORKERS=1 for a serial run).
-test: install
+test: install-all
 	CARGO=$(CARGO) scripts/run_tests.sh
 
 lint: bootstrap
@@ -87,3 +122,4 @@ idempotence: install
 clean:
 	$(CARGO) clean
 	rm -f $(foreach module,$(MODULES),$(call library_dir,$(module))/$(module) $(call library_dir,$(module))/.$(module).tmp.*)
+	rm -f $(foreach module,$(MODULES),$(call library_dir,$(module))/../binaries/aarch64/$(module) $(call library_dir,$(module))/../binaries/aarch64/.$(module).tmp.*)
