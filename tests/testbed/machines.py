@@ -36,6 +36,8 @@ Python-flavoured machines and an Ansible inventory for them:
 ansible_port=<port> ansible_user=root ansible_ssh_private_key_file=<SSH_KEY>`, host key checks
 off, and `ansible_python_interpreter=/usr/bin/python3` for the python flavour);
 `inventory_line(machine)` gives one such line for a hand-written inventory.
+`add_gpu_standin(machine)` makes a running machine look like a GPU host (a `/dev/nvidia0`
+character device and a stand-in `nvidia-smi` whose persistence mode `-pm 1` really switches).
 
 Used by tests/systemd/conftest.py; a fleet test elsewhere can import it too
 (`from testbed.machines import ssh_fleet`):
@@ -608,3 +610,38 @@ def write_inventory(
     lines = [f"[{group}]", *(inventory_line(machine, python) for machine in machines), ""]
     path.write_text("\n".join(lines))
     return path
+
+
+# A stand-in for the NVIDIA driver's nvidia-smi: one GPU, and a persistence mode that
+# `-pm 1` really switches (kept in a file), so a role that sets it changes the machine once.
+GPU_STANDIN_SMI = """\
+#!/bin/sh
+# testbed stand-in for nvidia-smi (no real GPU): one GPU, persistence mode kept in a file.
+state=/var/lib/nvidia-standin/persistence_mode
+mode=$(cat "$state" 2>/dev/null || echo Disabled)
+case " $* " in
+    *" -pm 1 "*) mkdir -p "${state%/*}"; echo Enabled >"$state"
+        echo "Enabled persistence mode for GPU 00000000:00:1E.0." ;;
+    *" -pm 0 "*) mkdir -p "${state%/*}"; echo Disabled >"$state"
+        echo "Disabled persistence mode for GPU 00000000:00:1E.0." ;;
+    *--query-gpu=*) echo "0, NVIDIA H100 80GB HBM3, 550.54.15, $mode" ;;
+    *) echo "NVIDIA-SMI 550.54.15 (testbed stand-in)  GPU 0: NVIDIA H100 80GB HBM3 ($mode)" ;;
+esac
+"""
+
+
+def add_gpu_standin(machine: Machine) -> None:
+    """Makes a running machine look like a GPU host: a `/dev/nvidia0` character device
+    (major 195, as the driver's) and the stand-in `/usr/local/bin/nvidia-smi` above. Both live
+    in the machine's overlay, so they go away with it."""
+    script = "/usr/local/bin/nvidia-smi"
+    steps = [
+        ("mknod", "-m", "0666", "/dev/nvidia0", "c", "195", "0"),
+        ("sh", "-c", f"cat >{script} <<'STANDIN'\n{GPU_STANDIN_SMI}STANDIN\nchmod 0755 {script}"),
+    ]
+    for step in steps:
+        result = machine.run(*step)
+        if result.returncode != 0:
+            raise MachineError(
+                f"machine {machine.name}: {' '.join(step[:2])} failed: {result.stderr.strip()}"
+            )
