@@ -250,5 +250,6 @@ def migrate(repo: SampleRepo, env_name: str) -> None:
     """The migration guide from key custody to the commit, for one environment."""
     set_up_custodians(repo, env_name)
     env = repo.operator_env(ENV=env_name)
+    repo.step(MIGRATION_GUIDE, "open-migration", env)
     repo.step(MIGRATION_GUIDE, "convert", env)
     repo.step(MIGRATION_GUIDE, "commit", env)

@@ -21,7 +21,7 @@ from .sample_repo import (
 
 # The order in which an operator runs the guide; every marked step of the guide is in it.
 GUIDE_STEPS = (
-    "prerequisites", "custodian-key", "custodian-add", "key-files", "measure", "convert",
+    "prerequisites", "custodian-key", "custodian-add", "key-files", "open-migration", "measure", "convert",
     "verify-deploy", "commit", "cutover-check", "cutover", "rollback",
 )
 
@@ -70,9 +70,12 @@ def test_one_environment_moves_from_vault_to_sops_and_each_step_is_measured(repo
     assert "2 key files checked, 0 findings" in key_files.output
 
     env = repo.operator_env(ENV="dev")
+    opened = repo.step(MIGRATION_GUIDE, "open-migration", env)
+    assert "dev: active secrets provider is either" in opened.output
     before = repo.step(MIGRATION_GUIDE, "measure", env)
-    assert "dev: vault=1 inline-vault=0 sops=0 sops-plaintext=0 other=1" in before.output
-    assert repo.status("dev") == {"vault": 1, "other": 1}
+    # other: main.yml and preflight_gate.yml
+    assert "dev: vault=1 inline-vault=0 sops=0 sops-plaintext=0 other=2" in before.output
+    assert repo.status("dev") == {"vault": 1, "other": 2}
 
     # The deploy reads the secrets through Ansible Vault before the conversion...
     run, rendered = repo.playbook("dev", repo.env(ANSIBLE_VAULT_PASSWORD_FILE=str(repo.vault_password_file)))
@@ -81,8 +84,8 @@ def test_one_environment_moves_from_vault_to_sops_and_each_step_is_measured(repo
 
     convert = repo.step(MIGRATION_GUIDE, "convert", env)
     assert "would convert inventories/dev/group_vars/all/vault.yml" in convert.output
-    assert "dev: vault=0 inline-vault=0 sops=1 sops-plaintext=0 other=1" in convert.output
-    assert repo.status("dev") == {"sops": 1, "other": 1}
+    assert "dev: vault=0 inline-vault=0 sops=1 sops-plaintext=0 other=2" in convert.output
+    assert repo.status("dev") == {"sops": 1, "other": 2}
     assert repo.status("staging") == {"vault": 1, "other": 1}, "only the migrated environment moves"
     sops_file = repo.root / "inventories/dev/group_vars/all/vault.sops.yaml"
     assert json.loads(repo.run(["sops", "filestatus", str(sops_file)], env, "filestatus").output) == {
@@ -165,15 +168,15 @@ def test_cutover_marks_sops_as_the_environments_active_provider(migrated: Sample
     repo = migrated
     env = repo.operator_env(ENV="dev")
     repo.step(MIGRATION_GUIDE, "cutover", env)
-    provider = repo.root / "inventories/dev/group_vars/all/secrets_provider.yml"
-    assert "preflight_secrets_provider: sops" in provider.read_text()
+    provider = repo.root / "inventories/dev/group_vars/all/preflight_gate.yml"
+    assert "preflight_gate_provider: sops" in provider.read_text()
     shown = repo.run(
         ["ansible", "app-dev", "-i", "inventories/dev", "-m", "ansible.builtin.debug",
-         "-a", "var=preflight_secrets_provider"],
+         "-a", "var=preflight_gate_provider"],
         env, "ansible debug",
     )
     assert shown.returncode == 0, shown.output
-    assert '"preflight_secrets_provider": "sops"' in shown.output
+    assert '"preflight_gate_provider": "sops"' in shown.output
 
 
 def test_rollback_to_vault_restores_a_working_playbook_run(migrated: SampleRepo):
