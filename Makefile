@@ -4,6 +4,7 @@
 #   make build       static musl release build of every module, checked with `file`
 #   make install     copy the modules into their roles' library/ dirs (atomically)
 #   make build-all   also the aarch64 build (build-aarch64); install-all installs both
+#   make dist        the fleetverify.ops collection tarball in dist/ (clean tree only)
 #   make test        cargo tests, then the end-to-end tests in tests/ (real ansible-playbook)
 #   make lint        rustfmt, clippy, ansible-lint, yamllint
 #   make demo        health-check this machine with playbooks/demo.yml
@@ -35,7 +36,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build build-aarch64 build-all install install-all test lint demo bench clean idempotence
+.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean test lint demo bench clean idempotence
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -93,6 +94,20 @@ install-all: install build-aarch64
 	    echo "installed: $$dest_dir/$(module)"; \
 	    plugin="$(call library_dir,$(module))/../action_plugins/$(module).py"; \
 	    [[ -e "$$plugin" ]] || ln -s ../plugin_utils/cached_binary.py "$$plugin";)
+
+# The fleetverify.ops collection (scripts/build_collection.py): both architectures' binaries,
+# their docs, the action and filter plugins and the role, as dist/fleetverify-ops-<version>.tar.gz
+# with dist/SHA256SUMS. Only from a clean tree, so the artifact is exactly a commit.
+dist: dist-check-clean install-all
+	$(VENV_BIN)/python scripts/build_collection.py --output-dir dist --modules "$(MODULES)"
+	cat dist/SHA256SUMS
+
+dist-check-clean:
+	@dirty="$$(git status --porcelain --untracked-files=normal)"; \
+	if [[ -n "$$dirty" ]]; then \
+	    echo "error: make dist builds only from a clean tree; commit or remove:" >&2; \
+	    echo "$$dirty" >&2; exit 1; \
+	fi
 
 # The Rust tests and the pytest suites side by side (PYTEST_WORKERS=1 for a serial run).
 test: install-all
