@@ -43,6 +43,47 @@ pub fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
     Ok(())
 }
 
+/// Like [`write`], for contents made piece by piece and too large to hold in memory (a snapshot
+/// of a big tree): `fill` writes into a buffered writer over the temp file. When `fill` fails,
+/// the temp file is removed and `path` is untouched; its error is returned as a write error.
+pub fn write_with<T>(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> Result<T, Error> {
+    let wrap = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| wrap(std::io::Error::other("path has no file name")))?;
+    let (file, temp) = create_temp(&dir, &file_name.to_string_lossy()).map_err(wrap)?;
+    let guard = TempGuard(Some(temp));
+    let result = (|| {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+        let value = fill(&mut out)?;
+        let file = out.into_inner().map_err(|err| err.into_error())?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.sync_all()?;
+        drop(file);
+        if let Some(temp) = &guard.0 {
+            fs::rename(temp, path)?;
+        }
+        Ok(value)
+    })();
+    let value = result.map_err(wrap)?;
+    guard.disarm();
+    if let Ok(dir) = File::open(&dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(value)
+}
+
 fn create_temp(dir: &Path, name: &str) -> std::io::Result<(File, PathBuf)> {
     let pid = std::process::id();
     let nanos = std::time::SystemTime::now()
@@ -96,6 +137,35 @@ mod tests {
         write(&path, b"{\"new\": true}", 0o640).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{\"new\": true}");
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "left behind: {names:?}");
+    }
+
+    #[test]
+    fn streamed_write_replaces_file_and_a_failed_fill_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapshot.jsonl");
+        let lines = write_with(&path, 0o600, |out| {
+            for i in 0..3 {
+                writeln!(out, "line {i}")?;
+            }
+            Ok(3)
+        })
+        .unwrap();
+        assert_eq!(lines, 3);
+        assert_eq!(fs::read(&path).unwrap(), b"line 0\nline 1\nline 2\n");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let err = write_with(&path, 0o600, |out| {
+            out.write_all(b"half")?;
+            Err::<(), _>(std::io::Error::other("source went away"))
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("source went away"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"line 0\nline 1\nline 2\n");
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
