@@ -1,0 +1,920 @@
+//! The scan: a parallel walk of the given paths (honouring `.gitignore` and excludes), each
+//! file read in its format and judged, then the repository-level gates (provider, `.sops.yaml`
+//! coverage, data-key age, recipients, key files), the baseline, and the migration report.
+
+use crate::formats::{self, Leaf};
+use crate::report::{self, Baseline, Fallback, FileMigration, Finding, Migration, Report, Skipped};
+use crate::rules::{self, Rule, RuleConfig};
+use crate::sops::{self, SopsConfig, SopsMetadata};
+use crate::text;
+use regex::Regex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The active secrets provider of the deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    Vault,
+    Sops,
+    #[default]
+    Either,
+}
+
+impl Provider {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "vault" => Some(Self::Vault),
+            "sops" => Some(Self::Sops),
+            "either" => Some(Self::Either),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vault => "vault",
+            Self::Sops => "sops",
+            Self::Either => "either",
+        }
+    }
+}
+
+/// Expected recipients for SOPS files whose path matches `path_regex`.
+#[derive(Debug, Clone)]
+pub struct RecipientRule {
+    pub path_regex: Regex,
+    pub recipients: BTreeSet<String>,
+}
+
+/// Everything a scan needs; built by the CLI and by the Ansible module.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    pub paths: Vec<PathBuf>,
+    pub excludes: Vec<String>,
+    pub provider: Provider,
+    /// `true`: findings fail; `false` (audit): they are only reported.
+    pub enforce: bool,
+    pub baseline: Option<Baseline>,
+    pub rules: RuleConfig,
+    pub sops_config: Option<PathBuf>,
+    pub max_data_key_age_secs: Option<u64>,
+    pub recipients: Vec<RecipientRule>,
+    pub key_files: Vec<PathBuf>,
+    pub show_hint: bool,
+    pub max_file_size: u64,
+    pub honour_gitignore: bool,
+    /// Unix seconds "now", for data-key ages.
+    pub now: i64,
+}
+
+impl ScanConfig {
+    /// Defaults: provider `either`, enforce, 1 MiB size limit, `.gitignore` honoured.
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        Self {
+            paths,
+            excludes: Vec::new(),
+            provider: Provider::Either,
+            enforce: true,
+            baseline: None,
+            rules: RuleConfig::default(),
+            sops_config: None,
+            max_data_key_age_secs: None,
+            recipients: Vec::new(),
+            key_files: Vec::new(),
+            show_hint: false,
+            max_file_size: 1024 * 1024,
+            honour_gitignore: true,
+            now: ansible_module::time::unix_now(),
+        }
+    }
+}
+
+/// Why a scan could not run at all (usage or I/O; exit code 2 on the command line).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("path '{path}' cannot be scanned: {source}")]
+    Path {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("exclude pattern '{pattern}' is not a valid glob: {message}")]
+    Exclude { pattern: String, message: String },
+    #[error("SOPS config '{path}': {message}")]
+    SopsConfig { path: PathBuf, message: String },
+}
+
+/// One plaintext or gate finding before baseline filtering.
+struct RawFinding {
+    line: usize,
+    column: usize,
+    key_path: String,
+    rule: Rule,
+    message: String,
+    hint: Option<String>,
+}
+
+/// What one file contributed.
+#[derive(Default)]
+struct FileOutcome {
+    display: String,
+    relative: String,
+    absolute: PathBuf,
+    bytes: u64,
+    findings: Vec<RawFinding>,
+    vault: usize,
+    vault_line: usize,
+    sops: usize,
+    sops_meta: Option<SopsMetadata>,
+    allow_lines: BTreeSet<usize>,
+    fallback: Option<Fallback>,
+    skipped: Option<Skipped>,
+    vault_password_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Yaml,
+    Json,
+    Ini,
+    Dotenv,
+    Text,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Yaml => "YAML",
+            Format::Json => "JSON",
+            Format::Ini => "INI",
+            Format::Dotenv => "dotenv",
+            Format::Text => "text",
+        }
+    }
+}
+
+fn detect_format(path: &Path, text: &str) -> Format {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "yml" | "yaml" => return Format::Yaml,
+        "json" => return Format::Json,
+        "ini" | "cfg" => return Format::Ini,
+        "env" => return Format::Dotenv,
+        _ => {}
+    }
+    if name == ".env" || name.starts_with(".env.") || name == "envrc" || name == ".envrc" {
+        return Format::Dotenv;
+    }
+    if ext.is_empty() || name == "hosts" || name == "inventory" {
+        let in_vars_dir = path.components().any(|c| {
+            let c = c.as_os_str().to_string_lossy();
+            c == "group_vars" || c == "host_vars" || c == "vars" || c == "defaults"
+        });
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
+        return match first {
+            Some(l) if l.starts_with('[') && l.ends_with(']') => Format::Ini,
+            Some(l) if in_vars_dir || l == "---" || l.contains(": ") || l.ends_with(':') => {
+                Format::Yaml
+            }
+            _ => Format::Text,
+        };
+    }
+    Format::Text
+}
+
+/// Runs a scan.
+pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
+    let mut roots = Vec::new();
+    for path in &config.paths {
+        let canonical = std::fs::canonicalize(path).map_err(|source| ScanError::Path {
+            path: path.clone(),
+            source,
+        })?;
+        roots.push((path.clone(), canonical));
+    }
+    let Some((first, _)) = roots.first() else {
+        return Ok(Report::default());
+    };
+    let mut builder = ignore::WalkBuilder::new(first);
+    for (path, _) in roots.iter().skip(1) {
+        builder.add(path);
+    }
+    let mut overrides = ignore::overrides::OverrideBuilder::new(first);
+    for pattern in &config.excludes {
+        overrides
+            .add(&format!("!{pattern}"))
+            .map_err(|e| ScanError::Exclude {
+                pattern: pattern.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    let overrides = overrides.build().map_err(|e| ScanError::Exclude {
+        pattern: config.excludes.join(", "),
+        message: e.to_string(),
+    })?;
+    builder
+        .hidden(false)
+        .git_ignore(config.honour_gitignore)
+        .git_exclude(config.honour_gitignore)
+        .git_global(false)
+        .ignore(config.honour_gitignore)
+        .parents(config.honour_gitignore)
+        .require_git(false)
+        .follow_links(false)
+        .overrides(overrides)
+        .threads(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
+        )
+        .filter_entry(|entry| entry.file_name() != ".git");
+    let outcomes: Mutex<Vec<FileOutcome>> = Mutex::new(Vec::new());
+    let walk_errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    builder.build_parallel().run(|| {
+        let outcomes = &outcomes;
+        let walk_errors = &walk_errors;
+        let roots = &roots;
+        Box::new(move |entry| {
+            match entry {
+                Ok(entry) => {
+                    if entry.file_type().is_some_and(|t| t.is_file()) {
+                        let outcome = scan_file(entry.path(), roots, config);
+                        if let Ok(mut all) = outcomes.lock() {
+                            all.push(outcome);
+                        }
+                    }
+                }
+                Err(err) => {
+                    if let Ok(mut errors) = walk_errors.lock() {
+                        errors.push(err.to_string());
+                    }
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+    outcomes.sort_by(|a, b| a.display.cmp(&b.display));
+    let walk_errors = walk_errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    finish(config, &roots, outcomes, walk_errors)
+}
+
+fn relative_to_root(path: &Path, roots: &[(PathBuf, PathBuf)]) -> (String, PathBuf) {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    for (given, canonical) in roots {
+        if let Ok(rest) = path.strip_prefix(given) {
+            let rel = rest.to_string_lossy().to_string();
+            if rel.is_empty() {
+                return (
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_default(),
+                    absolute,
+                );
+            }
+            return (rel, absolute);
+        }
+        if let Ok(rest) = absolute.strip_prefix(canonical) {
+            return (rest.to_string_lossy().to_string(), absolute);
+        }
+    }
+    (path.to_string_lossy().to_string(), absolute)
+}
+
+fn scan_file(path: &Path, roots: &[(PathBuf, PathBuf)], config: &ScanConfig) -> FileOutcome {
+    let display = path.to_string_lossy().trim_start_matches("./").to_string();
+    let (relative, absolute) = relative_to_root(path, roots);
+    let mut outcome = FileOutcome {
+        display: display.clone(),
+        relative,
+        absolute,
+        ..FileOutcome::default()
+    };
+    let size = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(err) => return unreadable(outcome, &err.to_string(), config),
+    };
+    if size > config.max_file_size {
+        outcome.skipped = Some(Skipped {
+            file: display,
+            reason: format!(
+                "larger than max_file_size ({size} > {} bytes)",
+                config.max_file_size
+            ),
+        });
+        return outcome;
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => return unreadable(outcome, &err.to_string(), config),
+    };
+    outcome.bytes = bytes.len() as u64;
+    if bytes[..bytes.len().min(8192)].contains(&0) {
+        outcome.skipped = Some(Skipped {
+            file: display,
+            reason: "binary file (NUL byte)".into(),
+        });
+        return outcome;
+    }
+    let raw = String::from_utf8_lossy(&bytes);
+    let text = text::normalize_line_breaks(&raw);
+    judge_text(&mut outcome, path, &text, config);
+    outcome
+}
+
+fn unreadable(mut outcome: FileOutcome, error: &str, config: &ScanConfig) -> FileOutcome {
+    if config.enforce {
+        outcome.findings.push(RawFinding {
+            line: 1,
+            column: 1,
+            key_path: String::new(),
+            rule: Rule::UnreadableFile,
+            message: format!("cannot read the file ({error}); failing closed"),
+            hint: None,
+        });
+    } else {
+        outcome.skipped = Some(Skipped {
+            file: outcome.display.clone(),
+            reason: format!("unreadable: {error}"),
+        });
+    }
+    outcome
+}
+
+fn judge_text(outcome: &mut FileOutcome, path: &Path, text: &str, config: &ScanConfig) {
+    if text.starts_with("$ANSIBLE_VAULT;") {
+        outcome.vault = 1;
+        outcome.vault_line = 1;
+        return;
+    }
+    let format = detect_format(path, text);
+    let parsed: Result<Vec<Leaf>, formats::ParseFailure> = match format {
+        Format::Yaml | Format::Json => formats::parse_yaml(text),
+        Format::Ini => Ok(formats::parse_ini(text)),
+        Format::Dotenv => Ok(formats::parse_dotenv(text)),
+        Format::Text => Err(formats::ParseFailure {
+            line: 0,
+            message: String::new(),
+        }),
+    };
+    collect_allow_lines(outcome, text);
+    let leaves = match parsed {
+        Ok(leaves) => leaves,
+        Err(failure) => {
+            if format != Format::Text {
+                outcome.fallback = Some(Fallback {
+                    file: outcome.display.clone(),
+                    format: format.name().into(),
+                    line: failure.line,
+                    error: failure.message,
+                });
+            }
+            for hit in rules::scan_lines(text, &config.rules, 0) {
+                push_hit(outcome, hit, 1, 1, String::new(), config);
+            }
+            return;
+        }
+    };
+    if let Some(meta) = sops::metadata(&leaves) {
+        if meta.is_encrypted() {
+            judge_sops(outcome, &leaves, meta, config);
+            return;
+        }
+    }
+    if format == Format::Ini
+        && path
+            .file_name()
+            .is_some_and(|n| n == "ansible.cfg" || n.to_string_lossy().ends_with(".cfg"))
+    {
+        let base = path.parent().unwrap_or(Path::new("."));
+        for leaf in &leaves {
+            if leaf.key() == "vault_password_file" || leaf.key() == "vault_identity_list" {
+                for item in leaf.value.split(',') {
+                    let file = item.rsplit('@').next().unwrap_or(item).trim();
+                    if !file.is_empty() && !rules::is_reference(file) {
+                        outcome.vault_password_files.push(expand_path(file, base));
+                    }
+                }
+            }
+        }
+    }
+    for leaf in &leaves {
+        if sops::is_metadata_leaf(leaf) {
+            continue;
+        }
+        let value = leaf.value.trim();
+        if leaf.tag.as_deref() == Some("!vault") || value.starts_with("$ANSIBLE_VAULT;") {
+            if outcome.vault == 0 {
+                outcome.vault_line = leaf.line;
+            }
+            outcome.vault += 1;
+            continue;
+        }
+        if sops::is_sops_ciphertext(value) {
+            outcome.sops += 1;
+            continue;
+        }
+        for hit in rules::classify(leaf.key(), &leaf.value, &config.rules) {
+            let line = if leaf.literal_block {
+                leaf.line + hit.line_offset
+            } else {
+                leaf.line
+            };
+            let column = if line == leaf.line { leaf.column } else { 1 };
+            push_hit(outcome, hit, line, column, leaf.key_path(), config);
+        }
+    }
+    // Comments: `# password: ...` in YAML, INI and dotenv.
+    if matches!(format, Format::Yaml | Format::Ini | Format::Dotenv) {
+        for (index, line) in text.split('\n').enumerate() {
+            if let Some(comment) = comment_of(line, format) {
+                for hit in rules::scan_line(comment, &config.rules, 0) {
+                    push_hit(outcome, hit, index + 1, 1, "(comment)".into(), config);
+                }
+            }
+        }
+    }
+}
+
+/// The comment part of a line: from a `#` at the start or after whitespace (`;` too in INI).
+fn comment_of(line: &str, format: Format) -> Option<&str> {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('#') || format == Format::Ini && trimmed.starts_with(';') {
+        return Some(&trimmed[1..]);
+    }
+    if format == Format::Dotenv {
+        return None;
+    }
+    let bytes = line.as_bytes();
+    let mut quote: Option<u8> = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'#' && i > 0 && bytes[i - 1].is_ascii_whitespace() => {
+                return Some(&line[i + 1..])
+            }
+            None => {}
+        }
+    }
+    None
+}
+
+fn collect_allow_lines(outcome: &mut FileOutcome, text: &str) {
+    for (index, line) in text.split('\n').enumerate() {
+        if line.contains("secrets_gate: allow") {
+            outcome.allow_lines.insert(index + 1);
+            if line.trim_start().starts_with('#') {
+                // A comment on its own line allows the line below it.
+                outcome.allow_lines.insert(index + 2);
+            }
+        }
+    }
+}
+
+fn push_hit(
+    outcome: &mut FileOutcome,
+    hit: rules::Hit,
+    line: usize,
+    column: usize,
+    key_path: String,
+    config: &ScanConfig,
+) {
+    let hint = config.show_hint.then(|| text::masked_hint(&hit.secret));
+    let line = if line == 0 { 1 } else { line };
+    outcome.findings.push(RawFinding {
+        line,
+        column,
+        key_path,
+        rule: hit.rule,
+        message: hit.what,
+        hint,
+    });
+}
+
+fn judge_sops(outcome: &mut FileOutcome, leaves: &[Leaf], meta: SopsMetadata, config: &ScanConfig) {
+    for leaf in leaves {
+        if sops::is_metadata_leaf(leaf) {
+            continue;
+        }
+        let value = leaf.value.trim();
+        if sops::is_sops_ciphertext(value) {
+            outcome.sops += 1;
+            continue;
+        }
+        let empty = value.is_empty() || value == "~" || value == "null";
+        if !empty && meta.must_encrypt(&leaf.path) {
+            let hint = config.show_hint.then(|| text::masked_hint(value));
+            outcome.findings.push(RawFinding {
+                line: leaf.line,
+                column: leaf.column,
+                key_path: leaf.key_path(),
+                rule: Rule::SopsUnencryptedValue,
+                message: "plaintext value in a SOPS file whose own rules say it must be encrypted (hand-edited?)".into(),
+                hint,
+            });
+        }
+    }
+    outcome.sops_meta = Some(meta);
+}
+
+fn expand_path(file: &str, base: &Path) -> PathBuf {
+    if let Some(rest) = file.strip_prefix("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    let p = PathBuf::from(file);
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+fn find_sops_config(
+    config: &ScanConfig,
+    roots: &[(PathBuf, PathBuf)],
+) -> Result<Option<SopsConfig>, ScanError> {
+    let candidate = match &config.sops_config {
+        Some(path) => Some(path.clone()),
+        None => roots.iter().find_map(|(_, canonical)| {
+            let start = if canonical.is_dir() {
+                canonical.as_path()
+            } else {
+                canonical.parent()?
+            };
+            start
+                .ancestors()
+                .map(|dir| dir.join(".sops.yaml"))
+                .find(|p| p.is_file())
+        }),
+    };
+    let Some(path) = candidate else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| ScanError::SopsConfig {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    SopsConfig::parse(&path, &text)
+        .map(Some)
+        .map_err(|message| ScanError::SopsConfig { path, message })
+}
+
+fn environment_of(relative: &str) -> String {
+    let parts: Vec<&str> = relative.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if matches!(*part, "inventories" | "inventory" | "environments" | "envs")
+            && i + 2 < parts.len()
+        {
+            return parts[i + 1].to_string();
+        }
+    }
+    "default".to_string()
+}
+
+fn finish(
+    config: &ScanConfig,
+    roots: &[(PathBuf, PathBuf)],
+    mut outcomes: Vec<FileOutcome>,
+    walk_errors: Vec<String>,
+) -> Result<Report, ScanError> {
+    let sops_config = if config.provider == Provider::Vault {
+        None
+    } else {
+        find_sops_config(config, roots)?
+    };
+    let mut report = Report {
+        mode: if config.enforce { "enforce" } else { "audit" }.into(),
+        provider: config.provider.name().into(),
+        ..Report::default()
+    };
+    for error in walk_errors {
+        if config.enforce {
+            report.findings.push(Finding {
+                file: error.clone(),
+                line: 1,
+                column: 1,
+                key_path: String::new(),
+                rule: Rule::UnreadableFile.id().into(),
+                severity: Rule::UnreadableFile.severity().into(),
+                message: format!("cannot walk: {error}; failing closed"),
+                fingerprint: report::fingerprint(&error, "", Rule::UnreadableFile),
+                hint: None,
+                plaintext: false,
+            });
+        } else {
+            report.warnings.push(format!("cannot walk: {error}"));
+        }
+    }
+    if config.provider == Provider::Sops && sops_config.is_none() {
+        report.warnings.push(
+            "provider is sops but no .sops.yaml was found: every secrets file is uncovered".into(),
+        );
+    }
+    let mut key_files: Vec<PathBuf> = config.key_files.clone();
+    for outcome in &mut outcomes {
+        key_files.append(&mut outcome.vault_password_files);
+        repository_gates(outcome, config, sops_config.as_ref());
+    }
+    for outcome in outcomes {
+        report.files_scanned += usize::from(outcome.skipped.is_none());
+        report.bytes_scanned += outcome.bytes;
+        if let Some(s) = outcome.skipped {
+            report.skipped.push(s);
+        }
+        if let Some(f) = outcome.fallback {
+            report.fallback.push(f);
+        }
+        let mut plaintext = 0usize;
+        let mut seen_lines = BTreeSet::new();
+        let mut findings = outcome.findings;
+        findings.sort_by_key(|f| (f.line, f.column));
+        for raw in findings {
+            // Two findings on one line are one finding; the first (by column) names it.
+            if raw.rule.is_plaintext() && !seen_lines.insert(raw.line) {
+                continue;
+            }
+            let fingerprint =
+                report::fingerprint(&outcome.relative, &key_path_for_fp(&raw), raw.rule);
+            if raw.rule.is_plaintext() && outcome.allow_lines.contains(&raw.line) {
+                report.allowed += 1;
+                continue;
+            }
+            if config
+                .baseline
+                .as_ref()
+                .is_some_and(|b| b.fingerprints.contains(&fingerprint))
+            {
+                report.baselined += 1;
+                continue;
+            }
+            if raw.rule.is_plaintext() {
+                plaintext += 1;
+            }
+            *report.counts.entry(raw.rule.id().to_string()).or_insert(0) += 1;
+            report.findings.push(Finding {
+                file: outcome.display.clone(),
+                line: raw.line,
+                column: raw.column,
+                key_path: raw.key_path,
+                rule: raw.rule.id().into(),
+                severity: raw.rule.severity().into(),
+                message: raw.message,
+                fingerprint,
+                hint: raw.hint,
+                plaintext: raw.rule.is_plaintext(),
+            });
+        }
+        if outcome.vault + outcome.sops + plaintext > 0 {
+            let status = match (outcome.vault > 0, outcome.sops > 0, plaintext > 0) {
+                (true, false, false) => "vault",
+                (false, true, false) => "sops",
+                (false, false, true) => "plaintext",
+                _ => "mixed",
+            };
+            report.migration.files.push(FileMigration {
+                environment: environment_of(&outcome.relative.replace('\\', "/")),
+                file: outcome.display.clone(),
+                vault: outcome.vault,
+                sops: outcome.sops,
+                plaintext,
+                status: status.into(),
+            });
+        }
+    }
+    key_file_gates(&mut report, &key_files, roots);
+    summarise_migration(&mut report.migration);
+    report.findings.sort_by(|a, b| {
+        (a.file.as_str(), a.line, a.column).cmp(&(b.file.as_str(), b.line, b.column))
+    });
+    Ok(report)
+}
+
+fn key_path_for_fp(raw: &RawFinding) -> String {
+    if raw.key_path.is_empty() || raw.key_path == "(comment)" {
+        // Line-scanned findings have no key path: the line stands in for it.
+        format!("{}@{}", raw.key_path, raw.line)
+    } else {
+        raw.key_path.clone()
+    }
+}
+
+fn repository_gates(
+    outcome: &mut FileOutcome,
+    config: &ScanConfig,
+    sops_config: Option<&SopsConfig>,
+) {
+    let is_sops = outcome.sops_meta.is_some();
+    let has_plaintext = outcome.findings.iter().any(|f| f.rule.is_plaintext());
+    let is_secrets_file = is_sops || outcome.vault > 0 || has_plaintext;
+    match config.provider {
+        Provider::Vault if is_sops => outcome.findings.push(gate_finding(
+            outcome.sops_meta.as_ref().map_or(1, |m| m.line),
+            "sops",
+            Rule::ProviderMismatch,
+            "SOPS-encrypted file while the active provider is vault: the deploy cannot decrypt it"
+                .into(),
+        )),
+        Provider::Sops if outcome.vault > 0 => outcome.findings.push(gate_finding(
+            outcome.vault_line.max(1),
+            "",
+            Rule::ProviderMismatch,
+            format!(
+                "Ansible Vault content ({} value{}) while the active provider is sops: migrate it",
+                outcome.vault,
+                if outcome.vault == 1 { "" } else { "s" }
+            ),
+        )),
+        _ => {}
+    }
+    let coverage_required = config.provider == Provider::Sops
+        || config.provider == Provider::Either && sops_config.is_some();
+    if coverage_required && is_secrets_file && !outcome.display.ends_with(".sops.yaml") {
+        let covered = sops_config.is_some_and(|sc| {
+            let base = sc
+                .path
+                .parent()
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .unwrap_or_default();
+            let rel = outcome
+                .absolute
+                .strip_prefix(&base)
+                .map(|p| p.to_string_lossy().to_string())
+                .unwrap_or_else(|_| outcome.display.clone());
+            sc.covers(&rel, &outcome.absolute.to_string_lossy())
+        });
+        if !covered {
+            let message = match sops_config {
+                Some(sc) => format!(
+                    "secrets file matches no creation_rules path_regex in {}",
+                    sc.path.display()
+                ),
+                None => "secrets file but no .sops.yaml was found (provider sops)".into(),
+            };
+            outcome
+                .findings
+                .push(gate_finding(1, "", Rule::SopsCoverage, message));
+        }
+    }
+    let Some(meta) = outcome.sops_meta.clone() else {
+        return;
+    };
+    if let Some(max) = config.max_data_key_age_secs {
+        match meta.lastmodified.as_deref().and_then(sops::parse_rfc3339) {
+            Some(modified) => {
+                let age = config.now - modified;
+                if age > max as i64 {
+                    outcome.findings.push(gate_finding(
+                        meta.line,
+                        "sops.lastmodified",
+                        Rule::DataKeyAge,
+                        format!(
+                            "SOPS data key is {} old (lastmodified {}), older than max_data_key_age {}; rotate it with `sops rotate -i`",
+                            sops::describe_age(age),
+                            meta.lastmodified.as_deref().unwrap_or(""),
+                            sops::describe_age(max as i64)
+                        ),
+                    ));
+                }
+            }
+            None => outcome.findings.push(gate_finding(meta.line, "sops.lastmodified", Rule::DataKeyAge, "SOPS lastmodified is missing or not an RFC 3339 time: the data key's age is unknown".into())),
+        }
+    }
+    let rel = outcome.relative.replace('\\', "/");
+    if let Some(rule) = config
+        .recipients
+        .iter()
+        .find(|r| r.path_regex.is_match(&rel) || r.path_regex.is_match(&outcome.display))
+    {
+        let actual: BTreeSet<String> = meta
+            .recipients
+            .iter()
+            .map(|r| r.trim().to_string())
+            .collect();
+        for extra in actual.difference(&rule.recipients) {
+            outcome.findings.push(gate_finding(meta.line, "sops", Rule::UnexpectedRecipient, format!("encrypted to recipient {extra}, which is not in the expected list for path_regex '{}'", rule.path_regex.as_str())));
+        }
+        for missing in rule.recipients.difference(&actual) {
+            outcome.findings.push(gate_finding(
+                meta.line,
+                "sops",
+                Rule::MissingRecipient,
+                format!(
+                    "not encrypted to expected recipient {missing} (path_regex '{}')",
+                    rule.path_regex.as_str()
+                ),
+            ));
+        }
+    }
+}
+
+fn gate_finding(line: usize, key_path: &str, rule: Rule, message: String) -> RawFinding {
+    RawFinding {
+        line: line.max(1),
+        column: 1,
+        key_path: key_path.into(),
+        rule,
+        message,
+        hint: None,
+    }
+}
+
+fn key_file_gates(report: &mut Report, key_files: &[PathBuf], roots: &[(PathBuf, PathBuf)]) {
+    let mut seen = BTreeSet::new();
+    for path in key_files {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let display = path.to_string_lossy().to_string();
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(err) => {
+                report
+                    .warnings
+                    .push(format!("key file {display} cannot be checked: {err}"));
+                continue;
+            }
+        };
+        let mut push = |rule: Rule, message: String| {
+            *report.counts.entry(rule.id().to_string()).or_insert(0) += 1;
+            report.findings.push(Finding {
+                file: display.clone(),
+                line: 1,
+                column: 1,
+                key_path: String::new(),
+                rule: rule.id().into(),
+                severity: rule.severity().into(),
+                message,
+                fingerprint: report::fingerprint(&display, "", rule),
+                hint: None,
+                plaintext: false,
+            });
+        };
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            push(Rule::KeyFilePermissions, format!("key file mode is {mode:04o}; it must be 0600 or stricter (chmod 600 {display})"));
+        }
+        if let Ok(canonical) = std::fs::canonicalize(path) {
+            if let Some((_, root)) = roots
+                .iter()
+                .find(|(_, root)| root.is_dir() && canonical.starts_with(root))
+            {
+                push(
+                    Rule::KeyFileInRepo,
+                    format!(
+                        "key file is inside the scanned tree {}; keep it outside the repository",
+                        root.display()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn summarise_migration(migration: &mut Migration) {
+    let mut envs: BTreeMap<String, report::EnvironmentMigration> = BTreeMap::new();
+    for file in &migration.files {
+        let env = envs.entry(file.environment.clone()).or_default();
+        env.files += 1;
+        env.vault += file.vault;
+        env.sops += file.sops;
+        env.plaintext += file.plaintext;
+        match file.status.as_str() {
+            "vault" => env.vault_files += 1,
+            "sops" => env.sops_files += 1,
+            "plaintext" => env.plaintext_files += 1,
+            _ => {
+                env.vault_files += usize::from(file.vault > 0);
+                env.sops_files +=
+                    usize::from(file.sops > 0 && file.vault == 0 && file.plaintext == 0);
+                env.plaintext_files += usize::from(file.plaintext > 0);
+            }
+        }
+    }
+    for env in envs.values_mut() {
+        let pure_sops = env.sops_files as f64;
+        env.sops_percent = if env.files == 0 {
+            0.0
+        } else {
+            (pure_sops * 1000.0 / env.files as f64).round() / 10.0
+        };
+    }
+    migration.environments = envs;
+}
