@@ -30,9 +30,10 @@ AARCH64_TARGET := aarch64-unknown-linux-musl
 AARCH64_RELEASE_DIR := target/$(AARCH64_TARGET)/release
 
 # Binary modules built from modules/<name>, and the role library dir each one is installed into.
-MODULES := health_check secrets_gate
+MODULES := health_check secrets_gate idempotence_probe
 LIBRARY_DIR_health_check := roles/ops/health_check/library
 LIBRARY_DIR_secrets_gate := roles/ops/health_check/library
+LIBRARY_DIR_idempotence_probe := roles/ops/health_check/library
 library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for module $(1)))
 
 INVENTORY := inventory/localhost.yml
