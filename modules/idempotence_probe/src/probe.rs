@@ -278,11 +278,20 @@ fn ensure_dir(dir: &Path) -> Result<(), Error> {
 /// same, or the task would silently compare something else than it says.
 fn check_same_watch(args: &Args, recorded: &WatchSet) -> Result<(), Error> {
     let given = watch_set(args)?;
+    // An empty list counts as not given: playbooks often pass `[]` for a section they skip.
+    let given_list = |list: &Option<ansible_module::types::List<String>>| {
+        list.as_ref().is_some_and(|l| !l.is_empty())
+    };
+    let given_paths = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| !l.is_empty());
     let checks: [(&str, bool, bool); 8] = [
-        ("paths", args.paths.is_some(), given.paths == recorded.paths),
+        (
+            "paths",
+            given_paths(&args.paths),
+            given.paths == recorded.paths,
+        ),
         (
             "exclude",
-            args.exclude.is_some(),
+            given_paths(&args.exclude),
             given.exclude == recorded.exclude,
         ),
         (
@@ -292,23 +301,27 @@ fn check_same_watch(args: &Args, recorded: &WatchSet) -> Result<(), Error> {
         ),
         (
             "systemd_units",
-            args.systemd_units.is_some(),
+            given_list(&args.systemd_units),
             given.systemd_units == recorded.systemd_units,
         ),
         (
             "packages",
-            args.packages.is_some(),
+            given_list(&args.packages),
             given.packages == recorded.packages,
         ),
         (
             "sysctl",
-            args.sysctl.is_some(),
+            given_list(&args.sysctl),
             given.sysctl == recorded.sysctl,
         ),
-        ("users", args.users.is_some(), given.users == recorded.users),
+        (
+            "users",
+            given_list(&args.users),
+            given.users == recorded.users,
+        ),
         (
             "groups",
-            args.groups.is_some(),
+            given_list(&args.groups),
             given.groups == recorded.groups,
         ),
     ];
