@@ -383,7 +383,8 @@ fn judge_text(outcome: &mut FileOutcome, path: &Path, text: &str, config: &ScanC
                 });
             }
             for hit in rules::scan_lines(text, &config.rules, 0) {
-                push_hit(outcome, hit, 1, 1, String::new(), config);
+                let line = 1 + hit.line_offset;
+                push_hit(outcome, hit, line, 1, String::new(), config);
             }
             return;
         }
