@@ -42,7 +42,7 @@ class PlaybookResult:
 def ansible_env(roles_paths: list[Path], workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     # Keep the caller's ANSIBLE_* settings that do not change what the gate measures.
-    for key in ("ANSIBLE_SSH_CONTROL_PATH_DIR", "ANSIBLE_HOME", "ANSIBLE_VAULT_PASSWORD_FILE"):
+    for key in ("ANSIBLE_HOME", "ANSIBLE_VAULT_PASSWORD_FILE"):
         if key in os.environ:
             env[key] = os.environ[key]
     callbacks = CALLBACK_DIR
@@ -57,6 +57,9 @@ def ansible_env(roles_paths: list[Path], workdir: Path) -> dict[str, str]:
         ANSIBLE_HOST_KEY_CHECKING="False",
         ANSIBLE_RETRY_FILES_ENABLED="False",
         ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local-tmp"),
+        # The role's own SSH control sockets: nothing else that cleans ~/.ansible/cp can cut
+        # a run's connections, and parallel roles never share one.
+        ANSIBLE_SSH_CONTROL_PATH_DIR=str(workdir / "cp"),
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
     )
     return env

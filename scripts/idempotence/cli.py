@@ -20,7 +20,7 @@ from typing import Any
 
 from idempotence import evidence, gate
 from idempotence.ansible import REPO_ROOT
-from idempotence.watch import DeclarationError, parse_ignores
+from idempotence.watch import parse_ignores
 
 DEFAULT_ARTIFACTS = REPO_ROOT / "ci-artifacts" / "idempotence"
 DEFAULT_ROLES_DIR = REPO_ROOT / "roles"
@@ -79,6 +79,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"where the evidence goes (default {DEFAULT_ARTIFACTS.relative_to(REPO_ROOT)})")
     parser.add_argument("--no-history", action="store_true",
                         help="do not update history.json/history.md in the artifacts dir")
+    parser.add_argument("--list-roles", action="store_true",
+                        help="print the roles this invocation would check (after --shard) and exit")
     parser.add_argument("--keep-workdir", action="store_true",
                         help="keep each role's work files (playbook logs, records) and print where")
     return parser.parse_args(argv)
@@ -133,10 +135,12 @@ def build_options(args: argparse.Namespace) -> tuple[gate.Options, list[str]]:
     ignores = []
     for entry in args.ignore:
         path, _, reason = entry.partition("=")
-        try:
-            ignores += parse_ignores([{"path": path, "reason": reason}], "--ignore")
-        except DeclarationError as error:
-            raise UsageError(f"--ignore {entry!r}: {error}; write --ignore PATH=REASON") from None
+        if not path.startswith("/") or not reason.strip():
+            raise UsageError(
+                f"--ignore {entry!r}: expected PATH=REASON with an absolute path and a written "
+                "reason (why the path is volatile and not the role's fault)"
+            )
+        ignores += parse_ignores([{"path": path, "reason": reason}], "--ignore")
     roles = args.roles or discover_roles(roles_paths)
     if not roles:
         raise UsageError("no roles to check: name them, or give --roles-path, or add roles under roles/core")
@@ -208,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"verify_idempotence: {error}", file=sys.stderr)
         return 2
+    if args.list_roles:
+        print("\n".join(roles))
+        return 0
     if options.inventory is None and os.geteuid() != 0:
         print("verify_idempotence: fresh test machines need root (systemd-nspawn); "
               "run as root or give -i INVENTORY", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ class Options:
     cli_ignores: list[Ignore] = field(default_factory=list)
     roles_paths: list[Path] = field(default_factory=list)
     role_timeout_s: float = 1200.0
+    probe_timeout_s: float = 120.0
     mtime: str = "fail"  # fail | warn | ignore: what mtime-only drift means for the verdict
     keep_workdir: bool = False
     gather_facts: bool = True
@@ -58,6 +60,7 @@ class RoleResult:
     errors: list[str]
     environment_specific: list[dict[str, Any]]
     facts: dict[str, Any]
+    not_compared: dict[str, list[str]]
 
     @property
     def idempotent(self) -> bool:
@@ -125,6 +128,17 @@ def _flavours_of(inventory: str, limit: str | None, env: dict[str, str]) -> dict
     return {h: str(hostvars.get(h, {}).get("idempotence_flavour", "default")) for h in sorted(hosts)}
 
 
+def _normalised(watch: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Watched paths as the probe wants them: absolute, without `.`/`..` or trailing `/`."""
+    paths = {posixpath.normpath(p) for p in watch["paths"] if p.startswith("/")}
+    # A file under /proc/sys is a kernel parameter: compared by value as a sysctl key.
+    sysctl = set(watch["sysctl"]) | {
+        p[len("/proc/sys/"):].replace("/", ".") for p in paths if p.startswith("/proc/sys/")
+    }
+    paths = {p for p in paths if not p.startswith("/proc/") and "/../" not in f"{p}/"}
+    return {**watch, "paths": sorted(paths), "sysctl": sorted(sysctl)}
+
+
 def _drift_subject(entry: dict[str, Any]) -> tuple[str, str]:
     for key, subject in (("path", "path"), ("unit", "unit"), ("package", "package"),
                          ("sysctl", "sysctl"), ("user", "user"), ("group", "group")):
@@ -168,6 +182,7 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
     ignored: dict[tuple, dict[str, Any]] = {}
     warnings: dict[tuple, dict[str, Any]] = {}
     facts: dict[str, Any] = {}
+    not_compared: dict[str, set[str]] = {}
 
     role_dir = role_directory(role, options.roles_paths)
     declaration = Declaration()
@@ -214,9 +229,11 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
                         "idempotence_snapshot_name": "gate",
                         "idempotence_snapshot_dir": snapshot_dir,
                         "idempotence_watch": {
-                            h: {**w, "ignore": [i.to_json() for i in ignores]} for h, w in watch.items()
+                            h: {**w, "ignore": [{i.subject: i.pattern, "reason": i.reason} for i in ignores]}
+                            for h, w in watch.items()
                         },
-                        "idempotence_mtime": "warn" if options.mtime == "ignore" else options.mtime,
+                        "idempotence_mtime": options.mtime,
+                        "idempotence_probe_timeout": f"{options.probe_timeout_s:.0f}s",
                     },
                 )
                 result, records = playbook(f"probe-{state}-{run}", ansible.PLAYBOOK_DIR / "probe.yml", [probe_vars])
@@ -249,15 +266,23 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
                     errors.append(f"run {run} ran out of the role's time budget ({options.role_timeout_s:.0f} s)")
                     raise _Stop()
                 if result.returncode != 0:
-                    errors.append(f"run {run} failed (ansible-playbook exit {result.returncode}):\n{result.log_tail()}")
+                    failures = "; ".join(
+                        f"{r['host']}: {task_summary(r, ansible.REPO_ROOT)['location']} "
+                        f"\"{r.get('task')}\" {r.get('outcome')}: {str(r.get('msg', ''))[:300]}"
+                        for r in records.failed()
+                    ) or "no task failed (see the log)"
+                    errors.append(
+                        f"run {run} failed (ansible-playbook exit {result.returncode}): {failures}\n"
+                        f"{result.log_tail()}"
+                    )
                     raise _Stop()
                 if progress:
                     progress(role, f"run {run} done ({result.elapsed_s:.1f} s, {len(run_changed)} changed)")
                 if run == 1:
                     for host in hosts:
-                        watch[host] = build_watch_set(
+                        watch[host] = _normalised(build_watch_set(
                             records.named_state(host), declaration, options.watch, [SNAPSHOT_ROOT]
-                        )
+                        ))
                     facts = _facts(records)
                     if probe("snapshot", run) is None:
                         raise _Stop()
@@ -270,13 +295,25 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
                 if answers is None:
                     raise _Stop()
                 for host, answer in answers.items():
+                    if answer.get("drift_not_listed"):
+                        errors.append(
+                            f"{host}: the probe found {answer['drift_not_listed']} more drift entries "
+                            f"after run {run} than it lists; narrow the watch set or fix the listed ones first"
+                        )
+                    if answer.get("not_compared"):
+                        not_compared.setdefault(host, set()).update(map(str, answer["not_compared"]))
+                    for entry in answer.get("ignored") or []:
+                        subject, name = _drift_subject(entry)
+                        match = next((i for i in ignores if i.matches(subject, name)), None)
+                        source = match.source if match else "probe"
+                        _merge(ignored, (subject, name, entry.get("kind")), {**entry, "declared_in": source}, host, run)
                     for entry in answer.get("drift") or []:
                         subject, name = _drift_subject(entry)
                         key = (subject, name, entry.get("kind"))
                         match = next((i for i in ignores if i.matches(subject, name)), None)
                         if match is not None:
                             _merge(ignored, key, {**entry, "reason": match.reason, "declared_in": match.source}, host, run)
-                        elif entry.get("kind") == "mtime" and options.mtime != "fail":
+                        elif entry.get("severity") == "warn":
                             _merge(warnings, key, entry, host, run)
                         else:
                             _merge(drift, key, entry, host, run)
@@ -322,6 +359,7 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
         errors=errors,
         environment_specific=special,
         facts=facts,
+        not_compared={h: sorted(v) for h, v in not_compared.items()},
     )
 
 

@@ -3,8 +3,8 @@ systemd-nspawn machines, `testbed.machines`):
 
 - `plain`: the machine as it boots;
 - `gpu`: the same machine plus what a GPU host shows a role without a real GPU: an
-  `nvidia-smi` stand-in at /usr/bin/nvidia-smi (prints one H100-like GPU, answers `-L` and
-  `--query-gpu`) and the character device nodes /dev/nvidia0, /dev/nvidiactl and
+  `nvidia-smi` stand-in at /usr/bin/nvidia-smi (one H100-like GPU: `-L`, `--query-gpu=...`
+  with `--format=csv[,noheader]`, `-pm 0|1` remembered until the machine stops) and the character device nodes /dev/nvidia0, /dev/nvidiactl and
   /dev/nvidia-uvm (major 195 and the uvm major, bound in from a host temp dir; opening them
   is not possible, seeing them is).
 
@@ -26,19 +26,59 @@ from testbed import machines as testbed_machines
 
 FLAVOURS = ("gpu", "plain")
 
-NVIDIA_SMI_STAND_IN = """#!/bin/sh
-# nvidia-smi stand-in of the idempotence gate's gpu flavour: one GPU, no driver behind it.
-case "$*" in
-  *-L*) echo "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-00000000-0000-0000-0000-idempotence)" ;;
-  *--query-gpu*) echo "NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB" ;;
-  *) cat <<'TABLE'
+NVIDIA_SMI_STAND_IN = r"""#!/bin/sh
+# nvidia-smi stand-in of the idempotence gate's gpu flavour: one H100-like GPU, no driver behind
+# it. Persistence mode is kept in /run (gone at reboot, as with the real driver), so
+# `-pm 1` followed by a query reads back Enabled, as on a real GPU host.
+state=/run/nvidia-smi-stand-in
+persistence=Disabled
+[ -f "$state/persistence" ] && persistence="$(cat "$state/persistence")"
+query=""; header=1; pm=""
+for arg in "$@"; do
+  case "$arg" in
+    --query-gpu=*) query="${arg#--query-gpu=}" ;;
+    --format=*noheader*) header=0 ;;
+    -L|--list-gpus) echo "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-00000000-0000-0000-0000-000000000000)"; exit 0 ;;
+  esac
+done
+while [ $# -gt 0 ]; do
+  case "$1" in -pm|--persistence-mode) pm="$2"; shift ;; esac
+  shift
+done
+if [ -n "$pm" ]; then
+  mkdir -p "$state"
+  if [ "$pm" = 1 ]; then echo Enabled > "$state/persistence"; word=Enabled
+  else echo Disabled > "$state/persistence"; word=Disabled; fi
+  echo "$word persistence mode for GPU 00000000:00:00.0."
+  echo "All done."
+  exit 0
+fi
+if [ -n "$query" ]; then
+  [ "$header" = 1 ] && echo "$query" | sed 's/,/, /g'
+  out=""
+  for field in $(echo "$query" | tr ',' ' '); do
+    case "$field" in
+      index) value=0 ;;
+      name) value="NVIDIA H100 80GB HBM3" ;;
+      driver_version) value=550.54.15 ;;
+      persistence_mode) value="$persistence" ;;
+      uuid) value=GPU-00000000-0000-0000-0000-000000000000 ;;
+      pci.bus_id) value=00000000:00:00.0 ;;
+      memory.total) value="81559 MiB" ;;
+      temperature.gpu) value=35 ;;
+      *) value="[N/A]" ;;
+    esac
+    out="${out:+$out, }$value"
+  done
+  echo "$out"
+  exit 0
+fi
+cat <<'TABLE'
 +-----------------------------------------------------------------------------+
 | NVIDIA-SMI 550.54.15    Driver Version: 550.54.15    CUDA Version: 12.4     |
 |   0  NVIDIA H100 80GB HBM3   On  | 00000000:00:00.0 Off |                    0 |
 +-----------------------------------------------------------------------------+
 TABLE
-  ;;
-esac
 """
 # name -> (major, minor) as the NVIDIA driver creates them.
 NVIDIA_NODES = {"nvidia0": (195, 0), "nvidiactl": (195, 255), "nvidia-uvm": (511, 0)}

@@ -61,6 +61,8 @@ class Ignore:
             return False
         if fnmatch.fnmatchcase(name, self.pattern):
             return True
+        if subject == "path" and fnmatch.fnmatchcase(name, self.pattern.rstrip("/") + "/*"):
+            return True
         # A directory ignores what lies under it.
         return subject == "path" and name.startswith(self.pattern.rstrip("/") + "/")
 

@@ -155,7 +155,7 @@ class CallbackModule(CallbackBase):
             record["outcome"] = "changed"
         no_log = bool(task.no_log) or raw.get("censored") is not None
         record["no_log"] = no_log
-        if outcome == "failed" and not no_log:
+        if outcome in ("failed", "ignored", "unreachable") and not no_log:
             record["msg"] = str(raw.get("msg", ""))[:2000]
         if outcome == "skipped":
             record["skip_reason"] = str(raw.get("skip_reason", raw.get("skipped_reason", "")))
