@@ -682,8 +682,9 @@ fn finish(
                 plaintext: raw.rule.is_plaintext(),
             });
         }
-        if outcome.vault + outcome.sops + plaintext > 0 {
-            let status = match (outcome.vault > 0, outcome.sops > 0, plaintext > 0) {
+        let is_sops = outcome.sops > 0 || outcome.sops_meta.is_some();
+        if outcome.vault + outcome.sops + plaintext > 0 || is_sops {
+            let status = match (outcome.vault > 0, is_sops, plaintext > 0) {
                 (true, false, false) => "vault",
                 (false, true, false) => "sops",
                 (false, false, true) => "plaintext",
