@@ -401,7 +401,9 @@ fn compare_present(
         ));
         return true;
     }
-    let replaced = before.ino.is_some() && after.ino.is_some() && before.ino != after.ino;
+    // A freed inode number is often reused at once (rm, then create): the birth time tells.
+    let mut replaced =
+        known_and_differ(&before.ino, &after.ino) || known_and_differ(&before.born, &after.born);
     let mut explained_mtime = false;
     match before.entry_type {
         EntryType::File => match (&before.sha256, &after.sha256) {
@@ -427,6 +429,8 @@ fn compare_present(
         EntryType::Symlink if before.target_raw() != after.target_raw() => {
             drifts.push(drift("target", json!(before.target), json!(after.target)));
             explained_mtime = true;
+            // A symlink cannot be changed in place: a new target means a new symlink.
+            replaced = true;
         }
         EntryType::CharDevice | EntryType::BlockDevice if before.rdev != after.rdev => {
             drifts.push(drift("device", json!(before.rdev), json!(after.rdev)));
@@ -465,11 +469,15 @@ fn compare_present(
     } else if !explained_mtime && replaced {
         drifts.push(drift(
             "replaced",
-            json!({"inode": before.ino}),
-            json!({"inode": after.ino}),
+            json!({"inode": before.ino, "born": before.born}),
+            json!({"inode": after.ino, "born": after.born}),
         ));
     }
     replaced
+}
+
+fn known_and_differ<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+    a.is_some() && b.is_some() && a != b
 }
 
 /// Compares the keyed sections.

@@ -94,6 +94,11 @@ pub struct FileObservation {
     /// (written elsewhere and renamed over), which also moves the parent directory's mtime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ino: Option<u64>,
+    /// Birth time (`statx`), where the file system keeps one: with the inode number it tells a
+    /// re-created entry from the same one, also when the inode number was reused. Not reported
+    /// as state on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub born: Option<String>,
     /// Lowercase hex SHA-256 of a regular file's content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -124,6 +129,7 @@ impl FileObservation {
             size: None,
             mtime: None,
             ino: None,
+            born: None,
             sha256: None,
             target: None,
             target_bytes: None,
@@ -141,6 +147,11 @@ impl FileObservation {
         observation.gid = Some(metadata.gid());
         observation.ino = Some(metadata.ino());
         observation.mtime = Some(format_mtime(metadata.mtime(), metadata.mtime_nsec()));
+        observation.born = metadata
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| format_mtime(d.as_secs() as i64, i64::from(d.subsec_nanos())));
         match entry_type {
             EntryType::File => observation.size = Some(metadata.size()),
             EntryType::CharDevice | EntryType::BlockDevice => {
@@ -300,6 +311,7 @@ fn refresh(observation: &mut FileObservation, path: &Path, metadata: &Metadata) 
     observation.size = fresh.size;
     observation.mtime = fresh.mtime;
     observation.ino = fresh.ino;
+    observation.born = fresh.born;
 }
 
 /// The SHA-256 of `bytes` as lowercase hex.
