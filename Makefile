@@ -38,7 +38,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean test lint demo bench clean idempotence
+.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size test lint demo bench clean idempotence
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -83,9 +83,9 @@ build-all: build build-aarch64
 
 # Both architectures: library/<module> is the x86_64 binary (what Ansible resolves),
 # binaries/aarch64/<module> beside library/ the aarch64 one (not inside: Ansible would take a
-# library/ subdirectory's file for the module itself); the action plugin of the
-# same name (a link to plugin_utils/cached_binary.py, made here for a module that has none)
-# picks one by the host's `uname -m`.
+# library/ subdirectory's file for the module itself); the action plugin of the same name
+# (action_plugins/<module>.py, a link to plugin_utils/cached_binary.py: add one with a new
+# module) picks one by the host's `uname -m`.
 install-all: install build-aarch64
 	@$(foreach module,$(MODULES), \
 	    dest_dir="$(call library_dir,$(module))/../binaries/aarch64"; \
@@ -93,9 +93,7 @@ install-all: install build-aarch64
 	    tmp="$$dest_dir/.$(module).tmp.$$$$"; \
 	    install -m 0755 "$(AARCH64_RELEASE_DIR)/$(module)" "$$tmp"; \
 	    mv -f "$$tmp" "$$dest_dir/$(module)"; \
-	    echo "installed: $$dest_dir/$(module)"; \
-	    plugin="$(call library_dir,$(module))/../action_plugins/$(module).py"; \
-	    [[ -e "$$plugin" ]] || ln -s ../plugin_utils/cached_binary.py "$$plugin";)
+	    echo "installed: $$dest_dir/$(module)";)
 
 # The fleetverify.ops collection (scripts/build_collection.py): both architectures' binaries,
 # their docs, the action and filter plugins and the role, as dist/fleetverify-ops-<version>.tar.gz
@@ -129,6 +127,17 @@ demo: install
 # ci-artifacts/bench/health_check.json.
 bench: install
 	$(VENV_BIN)/python scripts/bench_health_check.py
+
+# Whole playbook runs against 1/4/8/16 nspawn machines over SSH: the module with a cold and a
+# warm host cache, Ansible's own modules, the same under Mitogen, a do-nothing binary module.
+# Needs root; writes ci-artifacts/bench/fleet.json. Not part of `make test`.
+bench-fleet: install
+	$(VENV_BIN)/python scripts/bench_fleet.py
+
+# Module sizes per architecture and what each dependency costs (cargo-bloat, installed here
+# on first use). Writes ci-artifacts/bench/size.txt.
+bench-size: install-all
+	scripts/bench_size.sh
 
 # The idempotence gate on every role under roles/core, each on fresh machines of both flavours
 # (with and without GPU device nodes); IDEMPOTENCE_ARGS adds options (--jobs 2, --shard 1/2...).
