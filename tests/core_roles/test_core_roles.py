@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO_ROOT, venv_tool
 from testbed.machines import (
@@ -37,12 +38,43 @@ PLAYBOOK_TIMEOUT_S = 600
 RECAP_LINE = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
+def declared_state() -> dict[str, list[str]]:
+    """The union of the roles' meta/idempotence.yml (the state each role declares it owns)."""
+    union: dict[str, list[str]] = {"paths": [], "systemd_units": [], "sysctl": []}
+    for role in CORE_ROLES:
+        declaration = REPO_ROOT / "roles" / role / "meta" / "idempotence.yml"
+        if declaration.is_file():
+            for kind, values in (yaml.safe_load(declaration.read_text()) or {}).items():
+                if kind in union:
+                    union[kind] += values
+    return union
+
+
+def state_listing(machine: "Machine") -> str:
+    """Type, mode, owner, size, mtime and content hash of every declared path (recursively),
+    the declared units' states and sysctl values: a text to compare between runs."""
+    declared = declared_state()
+    paths = " ".join(declared["paths"])
+    units = " ".join(declared["systemd_units"])
+    keys = " ".join(declared["sysctl"])
+    script = (
+        f"find {paths} -printf '%p %y %m %U:%G %s %T@\\n' 2>&1 | sort; "
+        f"find {paths} -type f -exec sha256sum {{}} + 2>&1 | sort; "
+        f"systemctl show -p Id,ActiveState,SubState,UnitFileState,MainPID {units}; "
+        f"sysctl {keys}"
+    )
+    result = subprocess.run(ssh_command(machine, script), capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip(), result.stderr
+    return result.stdout
+
+
 @dataclass
 class Converge:
     returncode: int
     output: str
     elapsed_s: float
     tasks: list[dict] = field(default_factory=list)  # one task_log entry per task result
+    state_after: dict[str, str] = field(default_factory=dict)  # machine -> state_listing()
 
     def recap(self) -> dict[str, dict[str, int]]:
         return {
@@ -57,6 +89,10 @@ class Converge:
             if entry["host"] == host and entry["status"] == "changed"
             and (role is None or entry["role"] == role)
         ]
+
+    def describe(self) -> str:
+        problems = [e for e in self.tasks if e["status"] in ("failed", "unreachable")]
+        return f"rc={self.returncode}; failed/unreachable: {problems}\n{self.output[-5000:]}"
 
     def messages(self, host: str, role: str) -> list[str]:
         return [e["msg"] for e in self.tasks if e["host"] == host and e["role"] == role and e["msg"]]
@@ -86,6 +122,10 @@ def core_env(ansible_env):
         "ANSIBLE_CALLBACKS_ENABLED": "task_log",
         # One SSH round trip per task instead of three: the same modules, sooner.
         "ANSIBLE_PIPELINING": "1",
+        # CI machines are small and busy: a new SSH connection may take more than Ansible's
+        # default 10 s, and one that fails outright (exit 255) is tried again.
+        "ANSIBLE_TIMEOUT": "30",
+        "ANSIBLE_SSH_RETRIES": "3",
     }
 
 
@@ -139,7 +179,8 @@ def converges(fleet, inventory, role_vars, core_env, workdir) -> list[Converge]:
         run = _ansible_playbook(
             core_env, inventory, CORE_PLAYBOOK, workdir / f"run{number}.jsonl", "-e", f"@{role_vars}"
         )
-        assert run.returncode == 0, f"converge {number} failed:\n{run.output[-6000:]}"
+        assert run.returncode == 0, f"converge {number} failed: {run.describe()}"
+        run.state_after = {machine.name: state_listing(machine) for machine in fleet}
         print(f"converge {number}: {run.elapsed_s:.1f} s")
         runs.append(run)
     return runs
@@ -174,6 +215,17 @@ def test_the_second_run_changes_nothing_in_any_role(fleet, converges):
     for host, counts in recap.items():
         assert counts["changed"] == 0 and counts["failed"] == 0, f"{host}: {counts}"
         assert counts["ok"] > 30, f"{host}: too few tasks ran: {counts}"
+
+
+def test_the_second_run_leaves_the_declared_state_as_it_was(fleet, converges):
+    """Catches what the recap cannot: a task that reports ok but rewrites a file, flips a mode,
+    touches an mtime or restarts a service (MainPID)."""
+    for machine in fleet:
+        before = converges[0].state_after[machine.name].splitlines()
+        after = converges[1].state_after[machine.name].splitlines()
+        assert "/etc/docker/daemon.json f 644 0:0" in " ".join(before)
+        drift = sorted(set(before) ^ set(after))
+        assert drift == [], f"{machine.name}: state drifted between run 1 and run 2: {drift}"
 
 
 def test_every_core_role_ran_on_both_hosts(fleet, converges):
@@ -312,7 +364,7 @@ def test_bad_role_input_is_refused_before_the_role_runs(
         core_env, inventory, HERE / "include_role.yml", workdir / "bad.jsonl",
         "-e", f"@{vars_file}", "--limit", fleet[0].name,
     )
-    assert run.returncode != 0, run.output[-3000:]
+    assert run.returncode != 0, run.describe()
     (failure,) = [entry for entry in run.tasks if entry["status"] == "failed"]
     assert "Validating arguments against arg spec" in failure["task"], failure
     assert named in run.output, run.output[-3000:]

@@ -44,6 +44,7 @@ class CallbackModule(CallbackBase):
             "host": result._host.get_name(),
             "status": status,
             "msg": outcome.get("msg") if isinstance(outcome.get("msg"), str) else None,
+            "stderr": outcome.get("stderr") if status in ("failed", "unreachable") else None,
         }
         if status == "ok" and outcome.get("changed"):
             entry["status"] = "changed"
