@@ -166,14 +166,4 @@ fn join_path(parent: &str, name: &str) -> String {
     }
 }
 
-/// The JSON type of a value, as a person says it.
-pub fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use crate::types::json_type_name;

@@ -11,6 +11,128 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
 
+/// The JSON type of a value, as a person says it.
+pub fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Implements `Deserialize` for types that are read from one string through their `FromStr`
+/// (whose error, a `String` or anything displayable, becomes the parameter's message).
+///
+/// ```
+/// # use std::str::FromStr;
+/// struct Port(u16);
+/// impl FromStr for Port {
+///     type Err = String;
+///     fn from_str(text: &str) -> Result<Self, String> {
+///         text.parse().map(Port).map_err(|_| format!("invalid port {text:?}"))
+///     }
+/// }
+/// ansible_module::deserialize_from_str!(Port);
+/// ```
+#[macro_export]
+macro_rules! deserialize_from_str {
+    ($($type:ty),+ $(,)?) => {$(
+        impl<'de> $crate::types::__serde::Deserialize<'de> for $type {
+            fn deserialize<D: $crate::types::__serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
+                let text = <String as $crate::types::__serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err($crate::types::__serde::de::Error::custom)
+            }
+        }
+    )+};
+}
+
+/// Declares an enum of keywords: parsed case-insensitively from a string (surrounding spaces
+/// ignored), shown as its keyword, and refused with "invalid WHAT \"x\" (expected a, b or c)"
+/// (or "expected one of a, b, ..." for longer lists). The first variant marked `#[default]`
+/// is the default.
+///
+/// ```
+/// ansible_module::keyword_enum! {
+///     /// How to ask.
+///     pub enum Method("method") {
+///         #[default]
+///         Get => "GET",
+///         Head => "HEAD",
+///     }
+/// }
+/// assert_eq!("head".parse::<Method>().unwrap(), Method::Head);
+/// assert_eq!(
+///     "PUT".parse::<Method>().unwrap_err(),
+///     "invalid method \"PUT\" (expected GET or HEAD)"
+/// );
+/// ```
+#[macro_export]
+macro_rules! keyword_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident($what:literal) {
+        $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every keyword, in declaration order.
+            pub const KEYWORDS: &'static [&'static str] = &[$($text),+];
+
+            /// The keyword as a task writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                let wanted = text.trim();
+                $(if wanted.eq_ignore_ascii_case($text) {
+                    return Ok(Self::$variant);
+                })+
+                Err(format!(
+                    "invalid {} {text:?} (expected {})",
+                    $what,
+                    $crate::types::keyword_list(Self::KEYWORDS)
+                ))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        $crate::deserialize_from_str!($name);
+    };
+}
+
+#[doc(hidden)]
+pub use serde as __serde;
+
+/// "a or b", "a, b or c", and "one of a, b, c, d" from four keywords on.
+pub fn keyword_list(keywords: &[&str]) -> String {
+    match keywords {
+        [] => String::new(),
+        [only] => (*only).to_string(),
+        [head @ .., last] if keywords.len() <= 3 => format!("{} or {last}", head.join(", ")),
+        all => format!("one of {}", all.join(", ")),
+    }
+}
+
 /// Parses a boolean the way Ansible does: `true`/`false`, `yes`/`no`, `on`/`off`, `y`/`n`,
 /// `t`/`f`, `1`/`0`, any case.
 pub fn parse_bool_value(value: &Value) -> Result<bool, String> {
@@ -27,7 +149,7 @@ pub fn parse_bool_value(value: &Value) -> Result<bool, String> {
         },
         other => Err(format!(
             "expected a boolean (true/false, yes/no), got {}",
-            crate::args::json_type_name(other)
+            json_type_name(other)
         )),
     }
 }
@@ -75,10 +197,7 @@ where
             .trim()
             .parse()
             .map_err(|e| format!("expected a number, got {s:?} ({e})")),
-        other => Err(format!(
-            "expected a number, got {}",
-            crate::args::json_type_name(other)
-        )),
+        other => Err(format!("expected a number, got {}", json_type_name(other))),
     }
 }
 
@@ -181,7 +300,7 @@ impl<'de> Deserialize<'de> for Duration {
             Value::String(s) => s.parse().map_err(de::Error::custom),
             other => Err(de::Error::custom(format!(
                 "expected a duration ({DURATION_HINT}), got {}",
-                crate::args::json_type_name(&other)
+                json_type_name(&other)
             ))),
         }
     }
@@ -263,7 +382,7 @@ impl<'de> Deserialize<'de> for ByteSize {
             Value::String(s) => s.parse().map_err(de::Error::custom),
             other => Err(de::Error::custom(format!(
                 "expected a byte size ({BYTES_HINT}), got {}",
-                crate::args::json_type_name(&other)
+                json_type_name(&other)
             ))),
         }
     }
@@ -312,7 +431,7 @@ impl<'de> Deserialize<'de> for Percent {
             Value::String(s) => s.parse().map_err(de::Error::custom),
             other => Err(de::Error::custom(format!(
                 "expected a percentage from 0 to 100, got {}",
-                crate::args::json_type_name(&other)
+                json_type_name(&other)
             ))),
         }
     }
@@ -395,10 +514,12 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
-/// An entry that can be written as one string (`"127.0.0.1:22"`) or as a full mapping.
+/// An entry that can be written as one string (`"127.0.0.1:22"`) or as a full mapping. The
+/// string fills [`Shorthand::FIELD`] and everything else takes the defaults of the mapping's own
+/// `Deserialize` derive, so defaults are written once.
 pub trait Shorthand: Sized {
-    /// Builds the entry from its one-string form; the error says what was expected.
-    fn from_shorthand(text: &str) -> Result<Self, String>;
+    /// The field a one-string entry stands for (`path` for `"/"` meaning `{path: "/"}`).
+    const FIELD: &'static str;
 }
 
 /// Deserializes `T` from either its shorthand string or its mapping.
@@ -417,7 +538,8 @@ impl<'de, T: Shorthand + Deserialize<'de>> Deserialize<'de> for StrOrMap<T> {
             }
 
             fn visit_str<E: de::Error>(self, s: &str) -> Result<StrOrMap<T>, E> {
-                T::from_shorthand(s).map(StrOrMap).map_err(E::custom)
+                let entry = std::iter::once((T::FIELD, s));
+                T::deserialize(de::value::MapDeserializer::new(entry)).map(StrOrMap)
             }
 
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<StrOrMap<T>, A::Error> {

@@ -33,22 +33,31 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Item {
-    host: String,
+    host: Host,
     #[serde(default, deserialize_with = "ansible_module::types::optional_number")]
     port: Option<u16>,
 }
 
 impl Shorthand for Item {
-    fn from_shorthand(text: &str) -> Result<Self, String> {
+    const FIELD: &'static str = "host";
+}
+
+/// A host name: no spaces.
+#[derive(Debug)]
+struct Host(String);
+
+impl std::str::FromStr for Host {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
         if text.contains(' ') {
             return Err(format!("invalid item {text:?} (expected a host name)"));
         }
-        Ok(Item {
-            host: text.into(),
-            port: None,
-        })
+        Ok(Host(text.into()))
     }
 }
+
+ansible_module::deserialize_from_str!(Host);
 
 struct Probe;
 
@@ -78,7 +87,7 @@ impl Module for Probe {
                 "items",
                 args.items.map(|l| {
                     l.into_iter()
-                        .map(|i| (i.0.host, i.0.port))
+                        .map(|i| (i.0.host.0, i.0.port))
                         .collect::<Vec<_>>()
                 }),
             );

@@ -43,17 +43,28 @@
 //! The checks only read, so check mode runs them all; only the artifacts are not written.
 
 pub mod args;
-pub mod check;
+pub mod artifacts;
 pub mod checks;
-pub mod outputs;
 pub mod runner;
 pub mod summary;
+pub mod verdict;
 
 use ansible_module::types::{Duration, StrOrMap};
 use ansible_module::{Context, Module, Response};
 use args::Args;
-use check::{CheckMeta, Planned};
+use checks::container::{AllContainers, Container};
+use checks::disk::Disk;
+use checks::gpu::Gpu;
+use checks::http::{Clients, Http};
+use checks::load::Load;
+use checks::memory::Memory;
+use checks::systemd::{SystemState, Unit};
+use checks::tcp::Tcp;
+use checks::Check;
+use host_probe::engine::Engine;
+use host_probe::systemd::Bus;
 use std::time::Instant;
+use verdict::{CheckMeta, Planned};
 
 /// The module, for [`ansible_module::main`].
 pub struct HealthCheck;
@@ -108,21 +119,21 @@ impl Module for HealthCheck {
             &results,
             summary::hostname(),
             started_at,
-            check::round_ms(started.elapsed()),
+            verdict::round_ms(started.elapsed()),
         );
         summary.attempts = run.attempts;
-        summary.waited_ms = check::round_ms(run.waited);
+        summary.waited_ms = verdict::round_ms(run.waited);
         let mut response = Response::ok(summary.message(&results));
-        response.set_failed(summary.status == check::Status::Fail);
+        response.set_failed(summary.status == verdict::Status::Fail);
         for warning in summary::warnings(&results) {
             response.warn(warning);
         }
-        let requested = outputs::Requested {
+        let requested = artifacts::Requested {
             summary_path: args.summary_path.as_deref(),
             junit_path: args.junit_path.as_deref(),
             prometheus_path: args.prometheus_path.as_deref(),
         };
-        match outputs::write_all(&requested, &summary, &results, ctx.check_mode) {
+        match artifacts::write_all(&requested, &summary, &results, ctx.check_mode) {
             Ok(artifacts) => {
                 response.insert("artifacts", artifacts);
             }
@@ -154,96 +165,85 @@ fn waiting(args: &Args) -> Result<Option<runner::Waiting>, String> {
         }))
 }
 
-/// Turns the parameters into checks, in a stable order (disks, memory, load, tcp, http, ...),
-/// so that index `i` is the same check on every attempt of a wait-until-healthy run.
+/// The run's checks as they are planned: each entry becomes a [`Planned`] check with its
+/// name, mandatory flag, timeout and expectation.
+struct Planner {
+    default_timeout: std::time::Duration,
+    plans: Vec<Planned>,
+}
+
+impl Planner {
+    /// Plans one check of kind `C`; `default_name` names it when the entry sets no `name`.
+    fn add<C: Check>(
+        &mut self,
+        check: C,
+        params: C::Params,
+        common: args::Common<'_>,
+        default_name: &str,
+    ) {
+        let meta = CheckMeta {
+            kind: C::KIND,
+            name: common.name.unwrap_or(default_name).to_string(),
+            mandatory: common.mandatory,
+            timeout: common.timeout.map_or(self.default_timeout, Duration::get),
+            expected: C::expected(&params),
+        };
+        self.plans.push(checks::plan(check, params, meta));
+    }
+}
+
+/// The system bus for `systemd_bus` (or the default one); the error names the parameter.
+pub fn bus(address: Option<&str>) -> Result<Bus, String> {
+    Bus::new(address).map_err(|err| format!("parameter 'systemd_bus': {err}"))
+}
+
+/// Turns the parameters into checks, in a stable order (disks, memory, load, gpus, tcp, http,
+/// systemd, containers), so that index `i` is the same check on every attempt of a
+/// wait-until-healthy run.
 fn plan(args: &Args) -> Result<Vec<Planned>, String> {
     let default_timeout = args.timeout.unwrap_or(args::DEFAULT_TIMEOUT);
-    let meta =
-        |kind: &'static str, common: args::Common<'_>, default_name: &str, expected: String| {
-            CheckMeta {
-                kind,
-                name: common.name.unwrap_or(default_name).to_string(),
-                mandatory: common.mandatory,
-                timeout: common.timeout.unwrap_or(default_timeout).get(),
-                expected,
-            }
-        };
-    let mut plans = Vec::new();
+    let mut planner = Planner {
+        default_timeout: default_timeout.get(),
+        plans: Vec::new(),
+    };
     for StrOrMap(spec) in args.disks.iter().flatten() {
-        let m = meta(
-            "disk",
-            spec.common(),
-            &spec.path,
-            checks::disk::expected(spec),
-        );
-        plans.push(checks::disk::plan(spec.clone(), m));
+        planner.add(Disk, spec.clone(), spec.common(), &spec.path);
     }
     if let Some(spec) = &args.memory {
-        let m = meta(
-            "memory",
-            spec.common(),
-            "memory",
-            checks::memory::expected(spec),
-        );
-        plans.push(checks::memory::plan(spec.clone(), m));
+        planner.add(Memory, spec.clone(), spec.common(), "memory");
     }
     if let Some(spec) = &args.load {
-        let m = meta("load", spec.common(), "load", checks::load::expected(spec));
-        plans.push(checks::load::plan(spec.clone(), m));
+        planner.add(Load, spec.clone(), spec.common(), "load");
     }
     if let Some(spec) = &args.gpus {
-        let m = meta("gpu", spec.common(), "gpus", checks::gpu::expected(spec));
-        plans.push(checks::gpu::plan(spec.clone(), m));
+        planner.add(Gpu, spec.clone(), spec.common(), "gpus");
     }
     for StrOrMap(spec) in args.tcp.iter().flatten() {
-        let timeout = spec.timeout.unwrap_or(default_timeout).get();
+        // The expectation names the timeout in force.
+        let mut spec = spec.clone();
+        spec.timeout = Some(spec.timeout.unwrap_or(default_timeout));
         let name = spec.address.to_string();
-        let m = meta("tcp", spec.common(), &name, checks::tcp::expected(timeout));
-        plans.push(checks::tcp::plan(spec.clone(), m));
+        planner.add(Tcp, spec.clone(), spec.common(), &name);
     }
-    let mut clients = checks::http::Clients::default();
+    let mut clients = Clients::default();
     for (index, StrOrMap(spec)) in args.http.iter().flatten().enumerate() {
-        let m = meta(
-            "http",
-            spec.common(),
-            spec.url.0.as_str(),
-            checks::http::expected(spec),
-        );
-        plans.push(checks::http::plan(
-            spec.clone(),
-            m,
-            &mut clients,
-            &format!("http[{index}]"),
-        )?);
+        let check = Http::new(spec, &mut clients, &format!("http[{index}]"))?;
+        planner.add(check, spec.clone(), spec.common(), spec.url.0.as_str());
     }
     // One bus per attempt: a bus that was down on the first attempt may be up on the next.
-    let bus = checks::systemd::Bus::new(args.systemd_bus.as_deref())?;
+    let bus = bus(args.systemd_bus.as_deref())?;
     for (index, StrOrMap(spec)) in args.systemd.iter().flatten().enumerate() {
-        let m = meta(
-            "systemd",
-            spec.common(),
-            spec.unit.as_str(),
-            checks::systemd::expected(spec),
-        );
-        plans.push(checks::systemd::plan(
-            spec.clone(),
-            m,
-            &bus,
-            &format!("systemd[{index}]"),
-        )?);
+        checks::systemd::validate(spec, &format!("systemd[{index}]"))?;
+        let check = Unit { bus: bus.clone() };
+        planner.add(check, spec.clone(), spec.common(), spec.unit.as_str());
     }
     if let Some(StrOrMap(spec)) = &args.system_state {
-        let m = meta(
-            "systemd",
-            spec.common(),
-            "system-state",
-            checks::systemd::expected_system_state(spec),
-        );
-        plans.push(checks::systemd::plan_system_state(spec.clone(), m, &bus));
+        let check = SystemState { bus: bus.clone() };
+        planner.add(check, spec.clone(), spec.common(), "system-state");
     }
     // One engine connection per attempt, shared by the container checks: an engine that was
     // down on the first attempt may be up on the next.
-    let container_specs: Vec<&args::ContainerCheck> = args
+    let container_specs: Vec<&checks::container::params::ContainerParams> = args
         .containers
         .iter()
         .flatten()
@@ -262,27 +262,23 @@ fn plan(args: &Args) -> Result<Vec<Planned>, String> {
             .max()
             .unwrap_or_default();
         let socket = args.docker_host.clone().unwrap_or_else(|| {
-            checks::container::default_docker_host(std::env::var("DOCKER_HOST").ok().as_deref())
+            checks::container::params::default_docker_host(
+                std::env::var("DOCKER_HOST").ok().as_deref(),
+            )
         });
-        let engine = checks::container::Engine::shared(socket, longest_timeout);
+        let engine = Engine::shared(socket.path(), longest_timeout);
         for spec in container_specs {
-            let m = meta(
-                "container",
-                spec.common(),
-                spec.container.as_str(),
-                checks::container::expected(spec),
-            );
-            plans.push(checks::container::plan(spec.clone(), m, &engine));
+            let check = Container {
+                engine: engine.clone(),
+            };
+            planner.add(check, spec.clone(), spec.common(), spec.container.as_str());
         }
         if let Some(spec) = all_healthy {
-            let m = meta(
-                "containers",
-                spec.common(),
-                "all-healthy",
-                checks::container::all_healthy_expected(),
-            );
-            plans.push(checks::container::plan_all_healthy(m, &engine));
+            let check = AllContainers {
+                engine: engine.clone(),
+            };
+            planner.add(check, spec.clone(), spec.common(), "all-healthy");
         }
     }
-    Ok(plans)
+    Ok(planner.plans)
 }

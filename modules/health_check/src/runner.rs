@@ -1,6 +1,6 @@
 //! Runs planned checks concurrently, each under its own timeout, all under one deadline.
 
-use crate::check::{CheckResult, Outcome, Planned, Status};
+use crate::verdict::{CheckResult, Planned, Status, Verdict};
 use ansible_module::types::Duration;
 use std::time::Instant;
 use tokio::task::JoinSet;
@@ -25,7 +25,7 @@ pub async fn run_all(
             let begin = Instant::now();
             let outcome = match tokio::time::timeout(timeout, work).await {
                 Ok(outcome) => outcome,
-                Err(_) => Outcome::fail(
+                Err(_) => Verdict::fail(
                     "no answer",
                     format!("timed out after {}", Duration(timeout)),
                 ),
@@ -55,7 +55,7 @@ pub async fn run_all(
         .map(|(slot, meta)| {
             slot.unwrap_or_else(|| {
                 meta.result(
-                    Outcome::fail(
+                    Verdict::fail(
                         "unfinished",
                         format!("deadline exceeded: the whole run is limited to {deadline}"),
                     ),

@@ -1,6 +1,6 @@
 //! The host's health summary: counts, overall status and the task's outcome.
 
-use crate::check::{CheckResult, Status};
+use crate::verdict::{CheckResult, Status};
 use serde::Serialize;
 
 /// Bumped when a field changes meaning or goes away; adding fields keeps the version.

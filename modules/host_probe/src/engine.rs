@@ -1,57 +1,97 @@
 //! The connection to the container engine over its unix socket: Docker, or Podman's
-//! Docker-compatible socket. Made once per run and shared by every container check.
+//! Docker-compatible socket. Made once per run and shared by every caller.
 
-use crate::args::DockerHost;
 use bollard::errors::Error as BollardError;
 use bollard::{ClientVersion, Docker};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-/// The socket to use without a `docker_host` parameter: `DOCKER_HOST` when it names a unix
-/// socket (a `tcp://` or `ssh://` one is not ours to use), else Docker's standard
-/// /var/run/docker.sock.
-pub fn default_docker_host(docker_host_env: Option<&str>) -> DockerHost {
-    docker_host_env
-        .filter(|value| value.trim_start().starts_with("unix://"))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_default()
+/// Docker's standard socket.
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Why the engine could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No connection: `reason` already names the socket.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("container '{name}' not found")]
+    NotFound { name: String, api_version: String },
+    #[error("cannot inspect container '{name}': {}", describe(source))]
+    Inspect {
+        name: String,
+        api_version: String,
+        #[source]
+        source: BollardError,
+    },
+    #[error("cannot list containers: {}", describe(source))]
+    List {
+        api_version: String,
+        #[source]
+        source: BollardError,
+    },
+    #[error("cannot inspect containers: {reason}")]
+    InspectAll { api_version: String, reason: String },
 }
 
-/// One engine connection for a run's container checks. The first check to need it connects
-/// (and agrees on the API version); the others wait for that and share the outcome, failure
-/// included, so an unreachable engine is asked once, not once per container.
+impl EngineError {
+    /// A word or two for a result's `observed` field.
+    pub fn observed(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "engine unreachable",
+            Self::NotFound { .. } => "not found",
+            Self::Inspect { .. } | Self::List { .. } | Self::InspectAll { .. } => "no answer",
+        }
+    }
+
+    /// The API version agreed with the engine, when a connection was made.
+    pub fn api_version(&self) -> Option<&str> {
+        match self {
+            Self::Unreachable(_) => None,
+            Self::NotFound { api_version, .. }
+            | Self::Inspect { api_version, .. }
+            | Self::List { api_version, .. }
+            | Self::InspectAll { api_version, .. } => Some(api_version),
+        }
+    }
+}
+
+/// One engine connection for a run. The first caller to need it connects (and agrees on the
+/// API version); the others wait for that and share the outcome, failure included, so an
+/// unreachable engine is asked once, not once per container.
 pub struct Engine {
-    socket: DockerHost,
+    socket: String,
     request_timeout: Duration,
     client: OnceCell<Result<Docker, String>>,
 }
 
 impl Engine {
-    /// `longest_check_timeout` is the longest timeout of the checks that use the engine: the
-    /// client's own request timeout is set past it, so the runner's per-check timeout is the one
-    /// that fires ("timed out after 5s"), never a vaguer client error first.
-    pub fn shared(socket: DockerHost, longest_check_timeout: Duration) -> Arc<Self> {
+    /// `socket` is the unix socket's path. `longest_check_timeout` is the longest timeout of the
+    /// callers: the client's own request timeout is set past it, so the caller's timeout is the
+    /// one that fires ("timed out after 5s"), never a vaguer client error first.
+    pub fn shared(socket: impl Into<String>, longest_check_timeout: Duration) -> Arc<Self> {
         let whole_seconds =
             longest_check_timeout.as_secs() + u64::from(longest_check_timeout.subsec_nanos() > 0);
         Arc::new(Self {
-            socket,
+            socket: socket.into(),
             request_timeout: Duration::from_secs(whole_seconds + 1),
             client: OnceCell::new(),
         })
     }
 
-    pub fn socket(&self) -> &DockerHost {
+    /// The socket's path.
+    pub fn socket(&self) -> &str {
         &self.socket
     }
 
     /// The connected client, or why there is none (a message naming the socket).
-    pub async fn client(&self) -> Result<&Docker, String> {
+    pub async fn client(&self) -> Result<&Docker, EngineError> {
         self.client
             .get_or_init(|| connect(&self.socket, self.request_timeout))
             .await
             .as_ref()
-            .map_err(Clone::clone)
+            .map_err(|message| EngineError::Unreachable(message.clone()))
     }
 }
 
@@ -62,12 +102,12 @@ impl Engine {
 /// an older engine refuses the newer version with a 400 naming the highest it supports
 /// ("client version 1.53 is too new. Maximum supported API version is 1.41"): the client is
 /// then rebuilt at that version.
-async fn connect(socket: &DockerHost, request_timeout: Duration) -> Result<Docker, String> {
+async fn connect(socket: &str, request_timeout: Duration) -> Result<Docker, String> {
     let unreachable =
-        |reason: String| format!("cannot reach the container engine at {socket}: {reason}");
+        |reason: String| format!("cannot reach the container engine at unix://{socket}: {reason}");
     let timeout_secs = request_timeout.as_secs();
     let at_version = |version: &ClientVersion| {
-        Docker::connect_with_unix(socket.path(), timeout_secs, version)
+        Docker::connect_with_unix(socket, timeout_secs, version)
             .map_err(|err| unreachable(describe(&err)))
     };
     let docker = at_version(bollard::API_DEFAULT_VERSION)?;
@@ -121,38 +161,13 @@ pub fn describe(err: &BollardError) -> String {
         BollardError::APIVersionParseError {} => {
             "the engine reported an API version that cannot be read".to_string()
         }
-        other => innermost(other),
-    }
-}
-
-fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = err;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    match current.downcast_ref::<std::io::Error>() {
-        Some(io) if io.kind() == std::io::ErrorKind::NotFound => "no such socket".to_string(),
-        Some(io) => crate::checks::tcp::io_reason(io),
-        None => current.to_string(),
+        other => crate::error::innermost(other, Some("no such socket")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_socket_follows_a_unix_docker_host_only() {
-        let path = |env: Option<&str>| default_docker_host(env).path().to_string();
-        assert_eq!(path(None), "/var/run/docker.sock");
-        assert_eq!(
-            path(Some("unix:///run/user/1000/podman/podman.sock")),
-            "/run/user/1000/podman/podman.sock"
-        );
-        assert_eq!(path(Some("tcp://10.0.0.1:2375")), "/var/run/docker.sock");
-        assert_eq!(path(Some("/plain/path.sock")), "/var/run/docker.sock");
-        assert_eq!(path(Some("unix://relative.sock")), "/var/run/docker.sock");
-    }
 
     #[test]
     fn refusals_name_the_supported_version() {
@@ -174,16 +189,14 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_missing_socket_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let socket: DockerHost = format!("{}/docker.sock", dir.path().display())
-            .parse()
-            .unwrap();
+        let socket = format!("{}/docker.sock", dir.path().display());
         let engine = Engine::shared(socket.clone(), Duration::from_millis(1500));
         assert_eq!(engine.request_timeout, Duration::from_secs(3));
         let err = engine.client().await.err().unwrap();
         assert_eq!(
-            err,
+            err.to_string(),
             format!(
-                "cannot reach the container engine at {socket}: no such socket (is dockerd or \
+                "cannot reach the container engine at unix://{socket}: no such socket (is dockerd or \
                  podman running? docker_host selects the socket)"
             )
         );
@@ -195,12 +208,12 @@ mod tests {
         let path = dir.path().join("docker.sock");
         // Bound, then closed: the file stays and connecting is refused.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let socket: DockerHost = path.display().to_string().parse().unwrap();
+        let socket = path.display().to_string();
         let engine = Engine::shared(socket.clone(), Duration::from_secs(1));
         let err = engine.client().await.err().unwrap();
         assert_eq!(
-            err,
-            format!("cannot reach the container engine at {socket}: connection refused")
+            err.to_string(),
+            format!("cannot reach the container engine at unix://{socket}: connection refused")
         );
     }
 }

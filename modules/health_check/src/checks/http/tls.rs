@@ -98,7 +98,7 @@ mod tests {
     /// A self-signed certificate made with
     /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=fixture -days 3650`;
     /// `openssl x509 -enddate` says notAfter=Nov 22 10:58:00 2036 GMT.
-    const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/cert.der");
+    const FIXTURE: &[u8] = include_bytes!("../../../tests/fixtures/cert.der");
 
     #[test]
     fn reads_not_after_of_a_real_certificate() {

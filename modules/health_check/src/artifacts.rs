@@ -1,8 +1,8 @@
 //! The run's artifacts: the summary document, JUnit XML and a node_exporter textfile, each
 //! written through the contract's atomic writer so a reader never sees half a file.
 
-use crate::check::{CheckResult, Status};
 use crate::summary::Summary;
+use crate::verdict::{CheckResult, Status};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -111,7 +111,7 @@ pub fn render_junit(summary: &Summary, results: &[CheckResult]) -> String {
         let _ = write!(
             xml,
             "    <testcase classname=\"health_check.{}\" name=\"{}\" time=\"{}\"",
-            xml_escape(result.kind),
+            xml_escape(result.kind.as_str()),
             xml_escape(&result.name),
             seconds(result.duration_ms)
         );
@@ -160,7 +160,7 @@ pub fn render_prometheus(summary: &Summary, results: &[CheckResult]) -> String {
         let _ = writeln!(
             text,
             "health_check_status{{kind=\"{}\",name=\"{}\",mandatory=\"{}\"}} {}",
-            label_escape(r.kind),
+            label_escape(r.kind.as_str()),
             label_escape(&r.name),
             r.mandatory,
             status_value(r.status)
@@ -174,7 +174,7 @@ pub fn render_prometheus(summary: &Summary, results: &[CheckResult]) -> String {
         let _ = writeln!(
             text,
             "health_check_duration_seconds{{kind=\"{}\",name=\"{}\"}} {}",
-            label_escape(r.kind),
+            label_escape(r.kind.as_str()),
             label_escape(&r.name),
             r.duration_ms / 1000.0
         );
@@ -228,9 +228,10 @@ fn label_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Kind;
     use serde_json::Map;
 
-    fn result(kind: &'static str, name: &str, status: Status, mandatory: bool) -> CheckResult {
+    fn result(kind: Kind, name: &str, status: Status, mandatory: bool) -> CheckResult {
         CheckResult {
             kind,
             name: name.into(),
@@ -246,9 +247,9 @@ mod tests {
 
     fn fixture() -> (Summary, Vec<CheckResult>) {
         let results = vec![
-            result("disk", "/", Status::Pass, true),
-            result("tcp", "db\"x", Status::Fail, true),
-            result("http", "metrics", Status::Fail, false),
+            result(Kind::Disk, "/", Status::Pass, true),
+            result(Kind::Tcp, "db\"x", Status::Fail, true),
+            result(Kind::Http, "metrics", Status::Fail, false),
         ];
         let summary = Summary::new(&results, "web1".into(), "2026-11-25T10:50:00Z".into(), 12.0);
         (summary, results)

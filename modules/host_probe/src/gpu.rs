@@ -1,22 +1,16 @@
-//! NVIDIA GPU health through NVML (`nvml-wrapper`), with `nvidia-smi` as the fallback where
+//! NVIDIA GPU inventory through NVML (`nvml-wrapper`), with `nvidia-smi` as the fallback where
 //! NVML cannot be loaded.
 //!
-//! NVML is the driver's `libnvidia-ml.so.1`, loaded at run time. A statically linked module
+//! NVML is the driver's `libnvidia-ml.so.1`, loaded at run time. A statically linked binary
 //! (the musl build this project ships) cannot load shared libraries at all, so there the same
 //! readings come from the driver's own `nvidia-smi`; a dynamically linked build uses NVML
-//! directly. Either way the readings are judged by one function. A host without the driver gets
-//! one clear `skip` (or `fail` with `required: true`), never a crash.
+//! directly. A host without the driver gives [`GpuError::Unavailable`] with the reason, never a
+//! crash.
 
-use crate::args::GpuCheck;
-use crate::check::{CheckMeta, Outcome, Planned, Status};
-use serde_json::{json, Value};
-
-/// How far below the driver's slowdown threshold a GPU may run when `max_temperature_c` is not
-/// set.
-pub const DEFAULT_MARGIN_C: u32 = 5;
+use serde::Serialize;
 
 /// What one GPU reported. `None` where the device or driver does not support the reading.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Reading {
     pub index: u32,
     pub name: String,
@@ -32,66 +26,30 @@ pub struct Reading {
 }
 
 /// The host's GPUs as one driver saw them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Inventory {
     pub source: &'static str,
     pub driver_version: String,
     pub gpus: Vec<Reading>,
 }
 
-/// Why no reading could be taken: no driver library, or a library but no driver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unavailable(pub String);
-
-pub fn plan(spec: GpuCheck, meta: CheckMeta) -> Planned {
-    let work = async move {
-        // NVML and nvidia-smi both block, NVML for up to seconds while it wakes the devices.
-        match tokio::task::spawn_blocking(read_inventory).await {
-            Ok(Ok(inventory)) => judge(&spec, &inventory),
-            Ok(Err(Unavailable(why))) => unavailable(&spec, why),
-            Err(err) => Outcome::fail("no reading", format!("GPU probe failed: {err}")),
-        }
-    };
-    Planned {
-        meta,
-        work: Box::pin(work),
-    }
-}
-
-pub fn expected(spec: &GpuCheck) -> String {
-    let mut parts = vec![format!("at least {} GPU(s)", spec.min_count)];
-    parts.push(match spec.max_temperature_c {
-        Some(max) => format!("temperature <= {max}C"),
-        None => format!("temperature <= slowdown threshold - {DEFAULT_MARGIN_C}C"),
-    });
-    parts.push("no uncorrected ECC errors, no pending page retirement or row remapping".into());
-    if let Some(min) = &spec.min_driver_version {
-        parts.push(format!("driver >= {min}"));
-    }
-    parts.join(", ")
-}
-
-/// The outcome for a host where no driver answered.
-pub fn unavailable(spec: &GpuCheck, why: String) -> Outcome {
-    let status = if spec.required {
-        Status::Fail
-    } else {
-        Status::Skip
-    };
-    let message = if spec.required {
-        format!("{why}; gpus.required is true")
-    } else {
-        format!("{why}; skipped (set gpus.required: true to fail instead)")
-    };
-    Outcome::new(status, "no NVIDIA driver", message)
+/// Why no inventory could be taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GpuError {
+    /// No driver library, or a library but no driver: a finding about the host.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The blocking task that read the GPUs did not finish.
+    #[error("GPU probe failed: {0}")]
+    Task(String),
 }
 
 /// Reads every GPU through NVML, or through nvidia-smi when NVML cannot be loaded.
-pub fn read_inventory() -> Result<Inventory, Unavailable> {
+pub fn read_inventory() -> Result<Inventory, GpuError> {
     if cfg!(target_feature = "crt-static") {
         // A static binary has no dynamic loader: NVML's library cannot be loaded, ever.
         return smi::read().map_err(|smi_error| {
-            Unavailable(format!(
+            GpuError::Unavailable(format!(
                 "no NVIDIA driver found: {smi_error} (this static build reads GPUs through nvidia-smi)"
             ))
         });
@@ -99,125 +57,20 @@ pub fn read_inventory() -> Result<Inventory, Unavailable> {
     match nvml::read() {
         Ok(inventory) => Ok(inventory),
         Err(nvml::Failure::CannotLoad(load_error)) => smi::read().map_err(|smi_error| {
-            Unavailable(format!(
+            GpuError::Unavailable(format!(
                 "no NVIDIA driver found: NVML {load_error}; {smi_error}"
             ))
         }),
-        Err(nvml::Failure::Driver(why)) => Err(Unavailable(why)),
+        Err(nvml::Failure::Driver(why)) => Err(GpuError::Unavailable(why)),
     }
 }
 
-/// Compares the readings with the check's limits.
-pub fn judge(spec: &GpuCheck, inventory: &Inventory) -> Outcome {
-    let mut problems = Vec::new();
-    let mut notes = Vec::new();
-    let count = inventory.gpus.len();
-    if count < spec.min_count as usize {
-        problems.push(format!(
-            "{count} GPU(s) found, expected at least {}",
-            spec.min_count
-        ));
-    }
-    if let Some(min) = &spec.min_driver_version {
-        if compare_versions(&inventory.driver_version, &min.0) == std::cmp::Ordering::Less {
-            problems.push(format!(
-                "driver {} is older than {min}",
-                inventory.driver_version
-            ));
-        }
-    }
-    let mut devices = Vec::new();
-    for gpu in &inventory.gpus {
-        let label = format!("GPU {} ({})", gpu.index, gpu.name);
-        let limit = spec.max_temperature_c.or_else(|| {
-            gpu.slowdown_c
-                .map(|slowdown| slowdown.saturating_sub(DEFAULT_MARGIN_C))
-        });
-        if let (Some(temperature), Some(limit)) = (gpu.temperature_c, limit) {
-            if temperature > limit {
-                problems.push(format!("{label}: temperature {temperature}C > {limit}C"));
-            }
-        }
-        match gpu.ecc_uncorrected_volatile {
-            Some(errors) if errors > 0 => {
-                problems.push(format!(
-                    "{label}: {errors} uncorrected ECC error(s) since boot"
-                ));
-            }
-            _ => {}
-        }
-        if gpu.retired_pages_pending == Some(true) {
-            problems.push(format!("{label}: page retirement pending (reset the GPU)"));
-        }
-        if gpu.remapped_rows_pending == Some(true) {
-            problems.push(format!("{label}: row remapping pending (reset the GPU)"));
-        }
-        if gpu.remapped_rows_failed == Some(true) {
-            problems.push(format!("{label}: row remapping failed"));
-        }
-        if !gpu.throttle.is_empty() {
-            notes.push(format!("{label}: throttled ({})", gpu.throttle.join(", ")));
-        }
-        devices.push(json!({
-            "index": gpu.index,
-            "name": gpu.name,
-            "uuid": gpu.uuid,
-            "temperature_c": gpu.temperature_c,
-            "temperature_limit_c": limit,
-            "slowdown_c": gpu.slowdown_c,
-            "ecc_uncorrected_volatile": gpu.ecc_uncorrected_volatile,
-            "retired_pages_pending": gpu.retired_pages_pending,
-            "remapped_rows_pending": gpu.remapped_rows_pending,
-            "remapped_rows_failed": gpu.remapped_rows_failed,
-            "throttle_reasons": gpu.throttle,
-        }));
-    }
-    let temperatures: Vec<String> = inventory
-        .gpus
-        .iter()
-        .map(|g| {
-            g.temperature_c
-                .map_or_else(|| "?".into(), |t| format!("{t}C"))
-        })
-        .collect();
-    let observed = format!(
-        "{count} GPU(s), driver {}, temperatures [{}] (via {})",
-        inventory.driver_version,
-        temperatures.join(", "),
-        inventory.source
-    );
-    let (status, message) = if !problems.is_empty() {
-        let mut all = problems;
-        all.extend(notes);
-        (Status::Fail, all.join("; "))
-    } else if !notes.is_empty() {
-        (Status::Warn, notes.join("; "))
-    } else {
-        (Status::Pass, format!("{count} GPU(s) healthy"))
-    };
-    Outcome::new(status, observed, message)
-        .detail("source", inventory.source)
-        .detail("driver_version", inventory.driver_version.clone())
-        .detail("count", count)
-        .detail("devices", Value::Array(devices))
-}
-
-/// Compares dotted versions numerically ("535.104.05" > "535.54").
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |v: &str| -> Vec<u64> {
-        v.trim()
-            .split('.')
-            .map(|p| p.trim().parse().unwrap_or(0))
-            .collect()
-    };
-    let (a, b) = (parts(a), parts(b));
-    for i in 0..a.len().max(b.len()) {
-        let ordering = a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0));
-        if ordering != std::cmp::Ordering::Equal {
-            return ordering;
-        }
-    }
-    std::cmp::Ordering::Equal
+/// [`read_inventory`] on the blocking pool: NVML and nvidia-smi both block, NVML for up to
+/// seconds while it wakes the devices.
+pub async fn read_inventory_blocking() -> Result<Inventory, GpuError> {
+    tokio::task::spawn_blocking(read_inventory)
+        .await
+        .unwrap_or_else(|err| Err(GpuError::Task(err.to_string())))
 }
 
 mod nvml {
@@ -329,7 +182,7 @@ mod nvml {
     }
 }
 
-mod smi {
+pub mod smi {
     use super::{Inventory, Reading};
     use std::process::Command;
 
@@ -454,11 +307,7 @@ mod smi {
 mod tests {
     use super::*;
 
-    fn spec(json: Value) -> GpuCheck {
-        serde_json::from_value(json).unwrap()
-    }
-
-    const SMI: &str = "0, NVIDIA H100 80GB HBM3, GPU-aaaa, 550.54.15, 41, 0, No, Not Active, Not Active, Not Active, Not Active\n\
+    pub const SMI: &str = "0, NVIDIA H100 80GB HBM3, GPU-aaaa, 550.54.15, 41, 0, No, Not Active, Not Active, Not Active, Not Active\n\
                        1, NVIDIA H100 80GB HBM3, GPU-bbbb, 550.54.15, 86, 2, Yes, Active, Not Active, Not Active, Not Active\n";
 
     #[test]
@@ -475,78 +324,5 @@ mod tests {
             "    GPU Shutdown Temp                 : 92 C\n    GPU Slowdown Temp                 : 87 C\n    GPU Slowdown Temp : N/A\n",
         );
         assert_eq!(thresholds, vec![Some(87), None]);
-    }
-
-    #[test]
-    fn judging_finds_each_problem() {
-        let mut inv = smi::parse_query(SMI).unwrap();
-        inv.gpus[0].slowdown_c = Some(87);
-        inv.gpus[1].slowdown_c = Some(87);
-        let out = judge(&spec(json!({})), &inv);
-        assert_eq!(out.status, Status::Fail);
-        assert_eq!(
-            out.message,
-            "GPU 1 (NVIDIA H100 80GB HBM3): temperature 86C > 82C; \
-             GPU 1 (NVIDIA H100 80GB HBM3): 2 uncorrected ECC error(s) since boot; \
-             GPU 1 (NVIDIA H100 80GB HBM3): page retirement pending (reset the GPU); \
-             GPU 1 (NVIDIA H100 80GB HBM3): throttled (hw_slowdown)"
-        );
-        inv.gpus.truncate(1);
-        assert_eq!(judge(&spec(json!({})), &inv).status, Status::Pass);
-        let out = judge(
-            &spec(json!({"min_count": 2, "min_driver_version": "555.1"})),
-            &inv,
-        );
-        assert_eq!(
-            out.message,
-            "1 GPU(s) found, expected at least 2; driver 550.54.15 is older than 555.1"
-        );
-        let out = judge(&spec(json!({"max_temperature_c": 40})), &inv);
-        assert_eq!(
-            out.message,
-            "GPU 0 (NVIDIA H100 80GB HBM3): temperature 41C > 40C"
-        );
-    }
-
-    #[test]
-    fn versions_compare_numerically() {
-        use std::cmp::Ordering::*;
-        assert_eq!(compare_versions("535.104.05", "535.54"), Greater);
-        assert_eq!(compare_versions("535", "535.0"), Equal);
-        assert_eq!(compare_versions("470.1", "535"), Less);
-    }
-
-    /// The real NVML path on this host: no GPU here, so the answer must be a clear "no
-    /// driver" (library missing, or Debian's libnvidia-ml1 without a kernel driver), never a
-    /// panic or a hang.
-    #[test]
-    fn no_driver_is_a_clear_skip_or_fail() {
-        let lib_present = [
-            "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
-            "/usr/lib64/libnvidia-ml.so.1",
-        ]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists());
-        let why = match read_inventory() {
-            Err(Unavailable(why)) => why,
-            Ok(inv) => {
-                // A GPU host running the tests: the readings must at least be complete.
-                assert!(!inv.driver_version.is_empty());
-                return;
-            }
-        };
-        if lib_present {
-            assert!(why.contains("DriverNotLoaded"), "{why}");
-        } else {
-            assert!(
-                why.starts_with("no NVIDIA driver found: NVML library libnvidia-ml.so.1"),
-                "{why}"
-            );
-        }
-        let skip = unavailable(&spec(json!({})), why.clone());
-        assert_eq!(skip.status, Status::Skip);
-        let fail = unavailable(&spec(json!({"required": true})), why);
-        assert_eq!(fail.status, Status::Fail);
-        assert!(fail.message.ends_with("; gpus.required is true"));
     }
 }

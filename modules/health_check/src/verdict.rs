@@ -1,5 +1,6 @@
-//! What one check reports, and how a planned check looks before it runs.
+//! A check's verdict, its line in the result, and how a planned check looks before it runs.
 
+use crate::checks::Kind;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -26,16 +27,16 @@ impl Status {
     }
 }
 
-/// What a check found, before the runner adds who it was and how long it took.
+/// What a check decided, before the runner adds who it was and how long it took.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct Verdict {
     pub status: Status,
     pub observed: String,
     pub message: String,
     pub details: Map<String, Value>,
 }
 
-impl Outcome {
+impl Verdict {
     pub fn new(status: Status, observed: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -63,7 +64,7 @@ impl Outcome {
 /// One check's line in the result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckResult {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     pub status: Status,
     pub mandatory: bool,
@@ -81,7 +82,7 @@ impl CheckResult {
     }
 }
 
-pub type CheckFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
+pub type CheckFuture = Pin<Box<dyn Future<Output = Verdict> + Send + 'static>>;
 
 /// A check ready to run: who it is and what it expects, plus the work itself.
 pub struct Planned {
@@ -93,7 +94,7 @@ pub struct Planned {
 /// still gets a complete result line.
 #[derive(Debug, Clone)]
 pub struct CheckMeta {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     pub mandatory: bool,
     pub timeout: std::time::Duration,
@@ -101,17 +102,17 @@ pub struct CheckMeta {
 }
 
 impl CheckMeta {
-    pub fn result(&self, outcome: Outcome, duration: std::time::Duration) -> CheckResult {
+    pub fn result(&self, verdict: Verdict, duration: std::time::Duration) -> CheckResult {
         CheckResult {
             kind: self.kind,
             name: self.name.clone(),
-            status: outcome.status,
+            status: verdict.status,
             mandatory: self.mandatory,
             expected: self.expected.clone(),
-            observed: outcome.observed,
-            message: outcome.message,
+            observed: verdict.observed,
+            message: verdict.message,
             duration_ms: round_ms(duration),
-            details: outcome.details,
+            details: verdict.details,
         }
     }
 }

@@ -1,0 +1,211 @@
+//! `http`: HTTP(S) endpoints: status code, optional body text, and the certificate's remaining
+//! life. Observing sends the request and reads the answer; the rules are in [`judge`].
+
+pub mod judge;
+pub mod params;
+#[cfg(test)]
+mod tests;
+pub mod tls;
+
+use super::{Check, Kind};
+use crate::verdict::{round_ms, Verdict};
+use host_probe::error::error_chain;
+use host_probe::ProbeError;
+use params::{HttpMethod, HttpParams};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
+
+/// How much of a body is searched for `body_contains`: health endpoints answer in bytes, and an
+/// endpoint streaming forever must not hold the check.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// One entry's client and headers, checked when planning.
+#[derive(Clone)]
+pub struct Http {
+    client: Result<reqwest::Client, String>,
+    headers: HeaderMap,
+}
+
+/// What the endpoint answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum HttpObservation {
+    /// No answer: why, in a person's words ("cannot connect: connection refused").
+    NoResponse(String),
+    Response(HttpResponse),
+}
+
+/// An answer: its status, the body when it was read, and the certificate's end of validity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpResponse {
+    pub status_code: u16,
+    /// Read only when `body_contains` asks; at most [`MAX_BODY_BYTES`]. `Err`: why not.
+    pub body: Option<Result<Vec<u8>, String>>,
+    /// Unix seconds of the peer certificate's notAfter, for https.
+    pub cert_not_after: Option<i64>,
+    pub response_ms: f64,
+}
+
+impl Http {
+    /// Checks the headers (the error names the parameter) and takes this entry's client.
+    pub fn new(spec: &HttpParams, clients: &mut Clients, parameter: &str) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &spec.headers {
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                format!("parameter '{parameter}.headers': invalid header name {name:?}")
+            })?;
+            // The value is never shown: headers carry credentials.
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                format!("parameter '{parameter}.headers': invalid value for header {name:?}")
+            })?;
+            headers.insert(header, value);
+        }
+        Ok(Self {
+            client: clients.get(spec),
+            headers,
+        })
+    }
+}
+
+impl Check for Http {
+    const KIND: Kind = Kind::Http;
+    type Params = HttpParams;
+    type Observation = HttpObservation;
+
+    fn expected(spec: &HttpParams) -> String {
+        let mut parts = vec![format!("status {}", judge::expected_status(spec))];
+        if let Some(text) = &spec.body_contains {
+            parts.push(format!("body contains {text:?}"));
+        }
+        if spec.url.0.scheme() == "https" && spec.cert_expiry_warn_days > 0 {
+            parts.push(format!(
+                "certificate valid >= {} days",
+                spec.cert_expiry_warn_days
+            ));
+        }
+        parts.join(", ")
+    }
+
+    async fn observe(&self, spec: &HttpParams) -> Result<HttpObservation, ProbeError> {
+        let client = self.client.as_ref().map_err(|message| ProbeError::Setup {
+            observed: "no client",
+            message: message.clone(),
+        })?;
+        Ok(fetch(client, spec, self.headers.clone()).await)
+    }
+
+    fn judge(spec: &HttpParams, seen: &HttpObservation, now: SystemTime) -> Verdict {
+        judge::judge(spec, seen, now)
+    }
+}
+
+/// One client per combination of connection settings, shared by the checks that use it (each
+/// client loads the system's CA roots once).
+#[derive(Default)]
+pub struct Clients {
+    built: HashMap<(bool, bool, bool), Result<reqwest::Client, String>>,
+}
+
+impl Clients {
+    /// The client for an entry's settings, built on first use.
+    pub fn get(&mut self, spec: &HttpParams) -> Result<reqwest::Client, String> {
+        let key = (spec.validate_certs, spec.follow_redirects, spec.use_proxy);
+        self.built
+            .entry(key)
+            .or_insert_with(|| build_client(key.0, key.1, key.2))
+            .clone()
+    }
+}
+
+fn build_client(
+    validate_certs: bool,
+    follow_redirects: bool,
+    use_proxy: bool,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("health_check/", env!("CARGO_PKG_VERSION")))
+        .tls_info(true)
+        .danger_accept_invalid_certs(!validate_certs)
+        .redirect(if follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        });
+    if !use_proxy {
+        builder = builder.no_proxy();
+    }
+    builder
+        .build()
+        .map_err(|err| format!("cannot set up an HTTP client: {}", error_chain(&err)))
+}
+
+/// Sends the request and reads what the rules need: status, certificate, and the body when
+/// `body_contains` asks.
+pub async fn fetch(
+    client: &reqwest::Client,
+    spec: &HttpParams,
+    headers: HeaderMap,
+) -> HttpObservation {
+    let started = Instant::now();
+    let method = match spec.method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Head => reqwest::Method::HEAD,
+    };
+    let mut response = match client
+        .request(method, spec.url.0.clone())
+        .headers(headers)
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(err) => return HttpObservation::NoResponse(request_failure(&err)),
+    };
+    let status_code = response.status().as_u16();
+    let cert_not_after = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .and_then(tls::not_after);
+    let body = match &spec.body_contains {
+        Some(_) => Some(
+            read_body(&mut response)
+                .await
+                .map_err(|err| error_chain(&err)),
+        ),
+        None => None,
+    };
+    HttpObservation::Response(HttpResponse {
+        status_code,
+        body,
+        cert_not_after,
+        response_ms: round_ms(started.elapsed()),
+    })
+}
+
+async fn read_body(response: &mut reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < MAX_BODY_BYTES {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    body.truncate(MAX_BODY_BYTES);
+    Ok(body)
+}
+
+/// A person's reading of a request error: the innermost cause (which says "connection
+/// refused" or "invalid peer certificate: UnknownIssuer"), prefixed with the stage.
+fn request_failure(err: &reqwest::Error) -> String {
+    let cause = host_probe::error::innermost(err, None);
+    if err.is_timeout() {
+        format!("timed out: {cause}")
+    } else if err.is_connect() {
+        format!("cannot connect: {cause}")
+    } else if err.is_redirect() {
+        format!("too many redirects: {cause}")
+    } else {
+        format!("request failed: {}", error_chain(err))
+    }
+}
