@@ -478,9 +478,16 @@ fn look(path: &Path) -> Look {
     }
 }
 
-/// `look` on a thread of its own, given up after `timeout`: a hung mount leaves that one thread
-/// blocked, not the walk, and the process still exits when the module is done.
+/// `look` at a mount point that may hang, given up after `timeout`.
+///
+/// A thread stuck in a request to a dead FUSE or NFS server cannot be killed, and it keeps the
+/// whole process from exiting. So the first touch of another file system happens in a
+/// disposable child process (`stat`), which is left behind if it does not answer; only a mount
+/// that answered is looked at from this process (on a thread, as a second guard).
 fn look_with_timeout(path: &Path, timeout: Duration) -> Look {
+    if mount_answers(path, timeout) == Some(false) {
+        return Look::TimedOut;
+    }
     let (tx, rx) = mpsc::sync_channel(1);
     let owned = path.to_path_buf();
     let spawned = std::thread::Builder::new()
@@ -492,6 +499,34 @@ fn look_with_timeout(path: &Path, timeout: Duration) -> Look {
         return look(path);
     }
     rx.recv_timeout(timeout).unwrap_or(Look::TimedOut)
+}
+
+/// Whether `stat PATH` in a child process finishes within `timeout`; `None` when no child
+/// could be started (then only the thread guards the look).
+fn mount_answers(path: &Path, timeout: Duration) -> Option<bool> {
+    let mut child = std::process::Command::new("stat")
+        .arg("--format=%i")
+        .arg("--")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            // Any exit status is an answer: the file system responded.
+            Ok(Some(_)) => return Some(true),
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                // It may not die while the request is pending; it is not waited for.
+                let _ = child.kill();
+                return Some(false);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return None,
+        }
+    }
 }
 
 fn list(path: &Path) -> Result<Vec<OsString>, String> {
