@@ -28,6 +28,9 @@ pub struct Leaf {
     /// Lines of a literal block scalar start on the line after `line`.
     pub literal_block: bool,
     pub tag: Option<String>,
+    /// Keys under which YAML aliases of this value are used (`db_password: *shared`): the
+    /// value is judged under them too, and reported here, where it is written.
+    pub alias_keys: Vec<String>,
 }
 
 impl Leaf {
@@ -95,6 +98,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Leaf>, ParseFailure> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut document = 0usize;
     let mut started = false;
+    let mut anchors: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     loop {
         let (event, mark) = parser.next_token().map_err(|err| ParseFailure {
             line: err.marker().line(),
@@ -109,7 +113,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Leaf>, ParseFailure> {
                 started = true;
                 stack.clear();
             }
-            Event::Scalar(value, style, _anchor, tag) => {
+            Event::Scalar(value, style, anchor, tag) => {
                 if let Some(Frame::Map {
                     key, expecting_key, ..
                 }) = stack.last_mut()
@@ -121,6 +125,9 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Leaf>, ParseFailure> {
                     }
                 }
                 let path = current_path(&stack);
+                if anchor > 0 {
+                    anchors.insert(anchor, leaves.len());
+                }
                 leaves.push(Leaf {
                     document,
                     path,
@@ -129,10 +136,11 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Leaf>, ParseFailure> {
                     column: mark.col() + 1,
                     literal_block: style == TScalarStyle::Literal,
                     tag: tag_name(tag.as_ref()),
+                    alias_keys: Vec::new(),
                 });
                 advance(&mut stack);
             }
-            Event::Alias(_) => {
+            Event::Alias(id) => {
                 // Judged where the anchor is written, never again at each use.
                 if let Some(Frame::Map {
                     expecting_key: true,
@@ -147,6 +155,15 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Leaf>, ParseFailure> {
                         *expecting_key = false;
                     }
                     continue;
+                }
+                if let Some(&index) = anchors.get(&id) {
+                    let key = current_path(&stack).iter().rev().find_map(|s| match s {
+                        Segment::Key(k) => Some(k.clone()),
+                        Segment::Index(_) => None,
+                    });
+                    if let (Some(key), Some(leaf)) = (key, leaves.get_mut(index)) {
+                        leaf.alias_keys.push(key);
+                    }
                 }
                 advance(&mut stack);
             }
@@ -270,6 +287,7 @@ pub fn parse_dotenv(text: &str) -> Vec<Leaf> {
             column,
             literal_block: false,
             tag: None,
+            alias_keys: Vec::new(),
         });
     }
     leaves
@@ -355,6 +373,7 @@ fn leaf(
         column,
         literal_block: false,
         tag: None,
+        alias_keys: Vec::new(),
     }
 }
 

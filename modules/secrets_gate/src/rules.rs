@@ -159,6 +159,11 @@ pub struct RuleConfig {
     pub extra_credential_words: Vec<String>,
 }
 
+static TOKEN_SET: LazyLock<regex::RegexSet> = LazyLock::new(|| {
+    regex::RegexSet::new(TOKEN_FORMATS.iter().map(|(_, re)| re.as_str()))
+        .unwrap_or_else(|_| unreachable!())
+});
+
 static TOKEN_FORMATS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
     let table: [(&str, &str); 15] = [
         (
@@ -716,7 +721,15 @@ fn key_is_neutral_non_secret(key: &str) -> bool {
 /// Known token formats and private keys anywhere in `value`.
 fn token_hits(value: &str) -> Vec<Hit> {
     let mut hits = Vec::new();
-    for (name, re) in TOKEN_FORMATS.iter() {
+    // One pass of the combined set first: most values match no format at all.
+    let matched = TOKEN_SET.matches(value);
+    if !matched.matched_any() {
+        return hits;
+    }
+    for (index, (name, re)) in TOKEN_FORMATS.iter().enumerate() {
+        if !matched.matched(index) {
+            continue;
+        }
         for m in re.find_iter(value) {
             let text = m.as_str();
             if AWS_EXAMPLES.contains(&text)

@@ -272,25 +272,22 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
     finish(config, &roots, outcomes, walk_errors)
 }
 
+/// The path relative to the scan root it was reached from, and its absolute path (the
+/// canonical root joined with that: no system call per file).
 fn relative_to_root(path: &Path, roots: &[(PathBuf, PathBuf)]) -> (String, PathBuf) {
-    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     for (given, canonical) in roots {
         if let Ok(rest) = path.strip_prefix(given) {
-            let rel = rest.to_string_lossy().to_string();
-            if rel.is_empty() {
-                return (
-                    path.file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default(),
-                    absolute,
-                );
+            if rest.as_os_str().is_empty() {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                return (name, canonical.clone());
             }
-            return (rel, absolute);
-        }
-        if let Ok(rest) = absolute.strip_prefix(canonical) {
-            return (rest.to_string_lossy().to_string(), absolute);
+            return (rest.to_string_lossy().to_string(), canonical.join(rest));
         }
     }
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     (path.to_string_lossy().to_string(), absolute)
 }
 
@@ -428,7 +425,13 @@ fn judge_text(outcome: &mut FileOutcome, path: &Path, text: &str, config: &ScanC
             outcome.sops += 1;
             continue;
         }
-        for hit in rules::classify(leaf.key(), &leaf.value, &config.rules) {
+        let mut hits = rules::classify(leaf.key(), &leaf.value, &config.rules);
+        for alias_key in &leaf.alias_keys {
+            if hits.is_empty() {
+                hits = rules::classify(alias_key, &leaf.value, &config.rules);
+            }
+        }
+        for hit in hits {
             let line = if leaf.literal_block {
                 leaf.line + hit.line_offset
             } else {
@@ -919,4 +922,137 @@ fn summarise_migration(migration: &mut Migration) {
         };
     }
     migration.environments = envs;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scans one file with `text` and returns (line, rule, key path) of each finding.
+    fn scan_one(name: &str, text: &str) -> Vec<(usize, String, String)> {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        let report = scan(&ScanConfig::new(vec![dir.path().to_path_buf()]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        report
+            .findings
+            .into_iter()
+            .map(|f| (f.line, f.rule, f.key_path))
+            .collect()
+    }
+
+    #[test]
+    fn an_aliased_secret_is_reported_once_at_its_anchor() {
+        let got = scan_one(
+            "a.yml",
+            "base: &pw Qz8-mP2q-R7tY-long\nadmin_password: *pw\nother:\n  <<: *pw\n",
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 1);
+    }
+
+    #[test]
+    fn a_secret_in_the_second_document_names_that_document() {
+        let got = scan_one("a.yml", "---\nname: x\n---\ndb_password: Qz8-mP2q-R7tY\n");
+        assert_eq!(
+            got,
+            [(4, "credential-value".into(), "[doc 1].db_password".into())]
+        );
+    }
+
+    #[test]
+    fn ini_inside_a_yaml_block_scalar_points_at_the_secret_line() {
+        let got = scan_one(
+            "a.yml",
+            "my_cnf: |\n  [client]\n  user = app\n  password = Qz8-mP2q-R7tY\n",
+        );
+        assert_eq!(got, [(4, "credential-value".into(), "my_cnf".into())]);
+    }
+
+    #[test]
+    fn a_pem_block_scalar_is_one_finding_within_its_range() {
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7Vx3Jk8Yf2Qp9Lm4Rt6Zw1Xc5Vb8Nn3Mm0Kk2Jj7Hh4Gg";
+        let text = format!("tls_key: |\n  -----BEGIN PRIVATE KEY-----\n  {body}\n  {body}\n  -----END PRIVATE KEY-----\n");
+        let got = scan_one("a.yml", &text);
+        assert_eq!(got.len(), 1);
+        assert!((1..=5).contains(&got[0].0) && got[0].1 == "private-key");
+    }
+
+    #[test]
+    fn a_one_line_json_private_key_with_escaped_newlines_is_found() {
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7Vx3Jk8Yf2Qp9Lm4Rt6Zw1Xc5Vb8Nn3Mm0Kk2Jj7Hh4Gg";
+        let text = format!("{{\n  \"type\": \"service_account\",\n  \"private_key_id\": \"9c1f6b3e2d4a5f60718293a4b5c6d7e8f9012345\",\n  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n\"\n}}\n");
+        assert_eq!(
+            scan_one("sa.json", &text),
+            [(4, "private-key".into(), "private_key".into())]
+        );
+    }
+
+    #[test]
+    fn dotted_keys_vault_and_unsafe_tags_are_read_as_written() {
+        let text = "\"db.password\": Qz8-mP2q-R7tY\nvaulted: !vault |\n  $ANSIBLE_VAULT;1.2;AES256;prod\n  3162\nraw: !unsafe '{{ not_a_reference }}'\n";
+        assert_eq!(
+            scan_one("a.yml", text),
+            [(1, "credential-value".into(), "db.password".into())]
+        );
+    }
+
+    #[test]
+    fn crlf_and_lone_cr_files_report_editor_line_numbers() {
+        assert_eq!(
+            scan_one("a.yml", "a: 1\r\nb: 2\r\npassword: Qz8-mP2q-R7tY\r\n")[0].0,
+            3
+        );
+        assert_eq!(
+            scan_one("b.yml", "a: 1\rb: 2\rc: 3\rpassword: Qz8-mP2q-R7tY\r")[0].0,
+            4
+        );
+        assert_eq!(
+            scan_one(".env", "A=1\r\nB=2\r\nAPI_TOKEN=Zk8mP2qR7tY4wX9c\r\n")[0].0,
+            3
+        );
+    }
+
+    #[test]
+    fn a_comment_pointing_at_the_vault_is_not_a_secret_but_a_password_in_a_comment_is() {
+        assert!(scan_one("a.yml", "# password: set via vault\nname: x\n").is_empty());
+        assert_eq!(
+            scan_one("b.yml", "name: x  # password: Raven_Meadow1541*\n")[0].0,
+            1
+        );
+    }
+
+    #[test]
+    fn vault_files_and_sops_ciphertext_give_no_findings() {
+        assert!(scan_one("v.yml", "$ANSIBLE_VAULT;1.1;AES256\n6162636465\n").is_empty());
+        assert!(scan_one(
+            "s.yml",
+            "password: ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn ansible_cfg_and_templates_are_scanned() {
+        assert_eq!(
+            scan_one(
+                "ansible.cfg",
+                "[defaults]\nremote_user = deploy\nbecome_password = Qz8-mP2q-R7tY\n"
+            )[0]
+            .0,
+            3
+        );
+        assert_eq!(
+            scan_one(
+                "templates/app.conf.j2",
+                "user={{ app_user }}\npassword=Qz8-mP2q-R7tY\n"
+            )[0]
+            .0,
+            2
+        );
+    }
 }
