@@ -186,7 +186,7 @@ def converges(fleet, inventory, role_vars, core_env, workdir) -> list[Converge]:
     return runs
 
 
-def on(machine: Machine, command: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
+def on(machine: Machine, command: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(ssh_command(machine, command), capture_output=True, text=True, timeout=timeout_s)
 
 
