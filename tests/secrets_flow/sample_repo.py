@@ -33,6 +33,11 @@ VENV_BIN = REPO_ROOT / ".venv" / "bin"
 ENVIRONMENTS = ("dev", "staging", "prod")
 SECRET_KEYS = ("vault_app_db_password", "vault_app_api_token")
 STEP_TIMEOUT_S = 180
+PREFLIGHT_PLAYBOOK = REPO_ROOT / "playbooks" / "preflight_assertions.yml"
+# `make install` puts the module there; SECRETS_GATE_BINARY points at another build.
+GATE_BINARY = Path(
+    os.environ.get("SECRETS_GATE_BINARY") or REPO_ROOT / "roles" / "ops" / "health_check" / "library" / "secrets_gate"
+)
 
 _STEP = re.compile(r"<!-- step: ([a-z0-9-]+) -->\n```bash\n(.*?)\n```", re.S)
 _BASH_FENCE = re.compile(r"^```bash$", re.M)
@@ -62,6 +67,8 @@ class SampleRepo:
     home: Path
     # env -> key -> value; kept out of repr so that no traceback shows them
     planted: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # secrets_gate's directory, on PATH and ANSIBLE_LIBRARY when set
+    gate_dir: Path | None = None
 
     # -- environment and tools ----------------------------------------------------------------
 
@@ -83,6 +90,9 @@ class SampleRepo:
             GIT_COMMITTER_NAME="Sample Operator",
             GIT_COMMITTER_EMAIL="ops@example.invalid",
         )
+        if self.gate_dir is not None:
+            base["PATH"] = f"{self.gate_dir}{os.pathsep}{base['PATH']}"
+            base["ANSIBLE_LIBRARY"] = str(self.gate_dir)
         base.update(extra)
         return {k: v for k, v in base.items() if v is not None}
 
@@ -194,10 +204,28 @@ class SampleRepo:
         copy.output_dir.mkdir()
         copy.home.mkdir()
         copy.planted = {env: dict(values) for env, values in self.planted.items()}
+        copy.gate_dir = self.gate_dir
         return copy
 
     def git(self, *args: str) -> str:
         return self.run(["git", *args], self.env(), f"git {args[0]}").output
+
+
+def use_gate(repo: SampleRepo) -> SampleRepo:
+    """Puts the built secrets_gate on the repository's PATH and module path (fails, naming the
+    make target, when it was not built) and the project's preflight playbook beside site.yml."""
+    import pytest
+
+    if not (GATE_BINARY.is_file() and os.access(GATE_BINARY, os.X_OK)):
+        pytest.fail(f"{GATE_BINARY} is missing: run `make install` first", pytrace=False)
+    gate_dir = repo.home / "gate"
+    gate_dir.mkdir(exist_ok=True)
+    link = gate_dir / "secrets_gate"
+    if not link.exists():
+        link.symlink_to(GATE_BINARY)
+    repo.gate_dir = gate_dir
+    shutil.copy(PREFLIGHT_PLAYBOOK, repo.root / "playbooks" / PREFLIGHT_PLAYBOOK.name)
+    return repo
 
 
 def make_sample_repo(base: Path) -> SampleRepo:

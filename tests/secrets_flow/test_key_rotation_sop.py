@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .sample_repo import ROTATION_SOP, SampleRepo, doc_steps, make_sample_repo, migrate
+from .sample_repo import ROTATION_SOP, SampleRepo, doc_steps, make_sample_repo, migrate, use_gate
 
 SOP_STEPS = (
     "routine-rotation", "custodian-leaves", "verify-removed-key", "emergency-revoke",
@@ -23,7 +23,7 @@ DEV_SOPS = "inventories/dev/group_vars/all/vault.sops.yaml"
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> SampleRepo:
-    repo = make_sample_repo(tmp_path_factory.mktemp("migrated"))
+    repo = use_gate(make_sample_repo(tmp_path_factory.mktemp("migrated")))
     migrate(repo, "dev")
     return repo
 
@@ -55,6 +55,7 @@ def test_routine_rotation_draws_a_new_data_key_and_records_it(repo: SampleRepo):
     assert f"rotated {DEV_SOPS}: new data key, recipients = alice, bob, ci" in result.output
     assert "[PASS] recipients equal the custodian list" in result.output
     assert "[PASS] data keys younger than 90d" in result.output
+    assert "dev: READY for cutover" in result.output
 
     # Same secrets, new data key: every ciphertext and the MAC changed.
     assert repo.sops_decrypt_digest(path, "alice") == before_content
@@ -121,6 +122,7 @@ def test_emergency_rotation_revokes_the_leaked_key_and_replaces_the_credential(r
 
     verify = repo.step(ROTATION_SOP, "emergency-verify", env)
     assert "[PASS] recipients equal the custodian list: 2 custodians" in verify.output
+    assert "[PASS] secrets_gate finds nothing" in verify.output
     assert "failed=0" in verify.output
     assert repo.sops_decrypt_digest(path, "bob") is None
     assert "emergency rotation of dev (INC-1234 laptop lost)" in repo.git("log", "-1", "--format=%s")

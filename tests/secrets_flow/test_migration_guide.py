@@ -17,18 +17,19 @@ from .sample_repo import (
     make_sample_repo,
     migrate,
     set_up_custodians,
+    use_gate,
 )
 
 # The order in which an operator runs the guide; every marked step of the guide is in it.
 GUIDE_STEPS = (
-    "prerequisites", "custodian-key", "custodian-add", "key-files", "open-migration", "measure", "convert",
-    "verify-deploy", "commit", "cutover-check", "cutover", "rollback",
+    "prerequisites", "custodian-key", "custodian-add", "key-files", "open-migration", "measure",
+    "measure-gate", "convert", "preflight", "verify-deploy", "commit", "cutover-check", "cutover", "rollback",
 )
 
 
 @pytest.fixture(scope="module")
 def on_vault(tmp_path_factory: pytest.TempPathFactory) -> SampleRepo:
-    return make_sample_repo(tmp_path_factory.mktemp("on_vault"))
+    return use_gate(make_sample_repo(tmp_path_factory.mktemp("on_vault")))
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,19 @@ def migrated(on_sops: SampleRepo, tmp_path: Path) -> SampleRepo:
     return on_sops.clone(tmp_path)
 
 
-def cutover_criteria(repo: SampleRepo, env_name: str) -> tuple[int, dict[str, bool]]:
-    result = repo.secretctl("cutover-check", "--env", env_name, "--ci-key", str(repo.key_file("ci")), "--json")
+def gate_migration(repo: SampleRepo, env: dict[str, str]) -> dict:
+    """The measure-gate step's migration totals for the scanned environment."""
+    result = repo.step(MIGRATION_GUIDE, "measure-gate", env)
+    report = json.loads(result.output[result.output.index("{") : result.output.rindex("}") + 1])
+    assert report["findings"] == []
+    [totals] = report["migration"]["environments"].values()
+    return totals
+
+
+def cutover_criteria(repo: SampleRepo, env_name: str, *extra: str) -> tuple[int, dict[str, bool]]:
+    result = repo.secretctl(
+        "cutover-check", "--env", env_name, "--ci-key", str(repo.key_file("ci")), "--json", *extra
+    )
     assert result.returncode in (0, 1), result.output
     report = json.loads(result.output)
     return result.returncode, {c["name"]: c["passed"] for c in report["criteria"]}
@@ -76,6 +88,9 @@ def test_one_environment_moves_from_vault_to_sops_and_each_step_is_measured(repo
     # other: main.yml and preflight_gate.yml
     assert "dev: vault=1 inline-vault=0 sops=0 sops-plaintext=0 other=2" in before.output
     assert repo.status("dev") == {"vault": 1, "other": 2}
+    totals = gate_migration(repo, env)
+    assert (totals["vault_files"], totals["sops_files"], totals["plaintext_files"]) == (1, 0, 0)
+    assert totals["sops_percent"] == 0
 
     # The deploy reads the secrets through Ansible Vault before the conversion...
     run, rendered = repo.playbook("dev", repo.env(ANSIBLE_VAULT_PASSWORD_FILE=str(repo.vault_password_file)))
@@ -92,6 +107,11 @@ def test_one_environment_moves_from_vault_to_sops_and_each_step_is_measured(repo
         "encrypted": True
     }
     assert not (repo.root / "inventories/dev/group_vars/all/vault.yml").exists()
+    totals = gate_migration(repo, env)
+    assert (totals["vault_files"], totals["sops_files"], totals["plaintext_files"]) == (0, 1, 0)
+    assert totals["sops_percent"] == 100
+    preflight = repo.step(MIGRATION_GUIDE, "preflight", repo.env(ENV="dev"))
+    assert "ok=1" in preflight.output and "failed=0" in preflight.output
 
     # ...and through community.sops after it, with no Vault password at all: same file.
     no_vault = repo.env(SOPS_AGE_KEY_FILE=str(repo.key_file("ci")), ENV="dev")
@@ -120,10 +140,16 @@ def test_cutover_is_refused_while_a_vault_or_plaintext_file_remains(repo: Sample
         "recipients equal the custodian list": True,
         "the CI key decrypts every SOPS file": True,
         "data keys younger than 90d": True,
-        # No secrets_gate binary on PATH here: the check fails closed.
-        "secrets_gate finds nothing": False,
+        "secrets_gate finds nothing": True,
     }
-    assert rc == 1
+    assert rc == 0
+    ready = repo.step(MIGRATION_GUIDE, "cutover-check", env)
+    assert "dev: READY for cutover" in ready.output
+    assert "[PASS] secrets_gate finds nothing: exit 0, 0 findings, migration report: 100.0% SOPS" in ready.output
+
+    # Without the gate binary the check fails closed.
+    rc, criteria = cutover_criteria(repo, "dev", "--gate", str(repo.root / "no-such-gate"))
+    assert rc == 1 and criteria["secrets_gate finds nothing"] is False
 
     # A hand-written *.sops.yaml that was never encrypted: sops filestatus says so.
     planted = secrets.token_urlsafe(20)
