@@ -71,6 +71,16 @@ def test_routine_rotation_draws_a_new_data_key_and_records_it(repo: SampleRepo):
     assert "rotate dev data keys" in repo.git("log", "-1", "--format=%s")
 
 
+def test_rotating_all_environments_covers_every_one_with_sops_files(repo: SampleRepo):
+    migrate(repo, "staging")
+    before = {env: repo.sops_decrypt_digest(repo.files(env, "*.sops.yaml")[0], "alice") for env in ("dev", "staging")}
+    result = repo.secretctl("rotate", "--env", "all", "--reason", "quarterly")
+    assert result.returncode == 0, result.output
+    assert [(e["environment"], e["reason"]) for e in rotation_log(repo)] == [("dev", "quarterly"), ("staging", "quarterly")]
+    for env, digest in before.items():
+        assert repo.sops_decrypt_digest(repo.files(env, "*.sops.yaml")[0], "alice") == digest
+
+
 def test_a_departed_custodians_key_no_longer_decrypts_the_files(repo: SampleRepo):
     path = repo.root / DEV_SOPS
     assert repo.sops_decrypt_digest(path, "bob") is not None
@@ -135,6 +145,18 @@ def test_emergency_rotation_needs_a_reason(repo: SampleRepo):
     result = repo.secretctl("rotate", "--env", "dev", "--emergency")
     assert result.returncode == 2
     assert "--emergency needs --reason" in result.output
+
+
+def test_rotating_a_hand_edited_file_fails_without_showing_the_value(repo: SampleRepo):
+    planted = secrets.token_urlsafe(20)
+    repo.planted["dev"]["hand_edited"] = planted
+    path = repo.root / DEV_SOPS
+    lines = [f"vault_app_api_token: {planted}" if line.startswith("vault_app_api_token:") else line
+             for line in path.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+    result = repo.secretctl("rotate", "--env", "dev")  # repo.run fails the test if the value shows
+    assert result.returncode == 2
+    assert "Input string <redacted> does not match" in result.output
 
 
 def test_a_leaked_vault_password_is_replaced_by_rekeying_the_environment(repo: SampleRepo):
