@@ -312,3 +312,34 @@ def test_an_architecture_without_a_binary_fails_clearly(clean_cache, tmp_path, a
     assert run.results["node1"]["msg"] == (
         "health_check has no binary for this host's architecture 'riscv64' (have: aarch64, x86_64)"
     )
+
+
+ROLE_PLAYBOOK = """\
+- name: Verify the fleet after a deploy
+  hosts: fleet
+  gather_facts: false
+  roles:
+    - role: ops/health_check
+      vars:
+        health_check_disks: [{path: /, max_used_percent: 100, max_inodes_used_percent: 100}]
+        health_check_memory: null
+        health_check_load: null
+        health_check_system_state: null
+        health_check_report_path: "{{ results_dir }}/deployment-health.json"
+"""
+
+
+def test_a_host_the_module_cannot_run_on_is_in_the_deployment_report_with_the_reason(
+    clean_cache, tmp_path, ansible_env, module_binary, aarch64_binary
+):
+    fleet = clean_cache
+    ssh(fleet[1], f"cat >/usr/local/bin/uname <<'EOF'\n{UNAME_SHIM}EOF\nchmod 0755 /usr/local/bin/uname")
+    run_play(tmp_path, ansible_env, fleet, pipelining=True, playbook=ROLE_PLAYBOOK,
+             extra=("-e", f"roles_path={REPO_ROOT / 'roles'}"))
+    report = json.loads((tmp_path / "results" / "deployment-health.json").read_text())
+    assert report["status"] == "fail", report
+    assert report["hosts"]["node1"]["status"] == "pass", report["hosts"]["node1"]
+    node2 = report["hosts"]["node2"]
+    assert node2["status"] == "error", node2
+    assert "health_check could not run on this host (aarch64)" in node2["msg"], node2
+    assert "Exec format error" in node2["msg"], node2
