@@ -11,13 +11,17 @@
 //! - [`disk`], [`memory`], [`load`]: statvfs, /proc/meminfo, /proc/loadavg;
 //! - [`gpu`]: NVIDIA GPU inventory through NVML or `nvidia-smi`.
 
+pub mod accounts;
 pub mod containers;
 pub mod disk;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod gpu;
 pub mod load;
 pub mod memory;
+pub mod packages;
+pub mod sysctl;
 pub mod systemd;
 
 pub use error::ProbeError;

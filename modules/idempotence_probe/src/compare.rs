@@ -14,8 +14,8 @@
 
 use crate::args::{IgnoreRule, MtimePolicy};
 use crate::glob::{match_name, match_path};
-use crate::readers::files::{EntryType, FileObservation};
 use crate::store::{Keyed, Section};
+use host_probe::files::{EntryType, FileObservation};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

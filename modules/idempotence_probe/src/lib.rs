@@ -18,14 +18,15 @@
 //!
 //! Module layout: [`args`] (parameters), [`walk`] (ordered, parallel-hashing tree walk),
 //! [`store`] (the snapshot file), [`sections`] (units, packages, sysctl, accounts),
-//! [`compare`] (drift rules), [`probe`] (the two states), [`readers`] (host state readers).
+//! [`compare`] (drift rules), [`probe`] (the two states). The host state itself is read by
+//! `host_probe` (files, packages, sysctl, accounts, and systemd over D-Bus, shared with
+//! health_check).
 
 pub mod args;
 pub mod compare;
 mod error;
 pub mod glob;
 pub mod probe;
-pub mod readers;
 pub mod sections;
 pub mod store;
 pub mod walk;

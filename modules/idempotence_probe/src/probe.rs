@@ -4,11 +4,11 @@ use crate::args::{self, Args};
 use crate::compare::{compare_keyed, Judge, PathJudge, Severity};
 use crate::error::Error;
 use crate::glob::{expand, is_pattern, Exclude};
-use crate::readers::files::{self, FileObservation};
 use crate::sections;
 use crate::store::{self, Header, Keyed, Line, Section, SnapshotReader, SnapshotWriter, WatchSet};
 use crate::walk::{self, WalkPlan, WalkStats};
 use ansible_module::{Context, Response};
+use host_probe::files::{self, FileObservation};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -73,7 +73,7 @@ fn watch_set(args: &Args) -> Result<WatchSet, Error> {
     }
     let sysctl = list(&args.sysctl);
     for (index, key) in sysctl.iter().enumerate() {
-        if crate::readers::sysctl::key_path(Path::new("/proc/sys"), key).is_none() {
+        if host_probe::sysctl::key_path(Path::new("/proc/sys"), key).is_none() {
             return Err(invalid(
                 &format!("sysctl[{index}]"),
                 format!("{key:?} is not a sysctl key such as net.ipv4.ip_forward"),

@@ -5,8 +5,8 @@
 
 use crate::error::Error;
 use crate::glob::{is_pattern, match_name};
-use crate::readers::{accounts, packages, sysctl};
 use crate::store::{Keyed, Section, WatchSet};
+use host_probe::{accounts, packages, sysctl};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub fn read_all(
         let installed = packages::read_status(path).map_err(|err| Error::Source {
             what: "dpkg's status database",
             path: path.to_path_buf(),
-            reason: crate::readers::files::reason(&err),
+            reason: host_probe::files::reason(&err),
         })?;
         let installed = installed
             .into_iter()
@@ -52,7 +52,7 @@ pub fn read_all(
         let users = accounts::read_users(path).map_err(|err| Error::Source {
             what: "the user database",
             path: path.to_path_buf(),
-            reason: crate::readers::files::reason(&err),
+            reason: host_probe::files::reason(&err),
         })?;
         let users = users
             .into_iter()
@@ -74,7 +74,7 @@ pub fn read_all(
         let groups = accounts::read_groups(path).map_err(|err| Error::Source {
             what: "the group database",
             path: path.to_path_buf(),
-            reason: crate::readers::files::reason(&err),
+            reason: host_probe::files::reason(&err),
         })?;
         let groups = groups
             .into_iter()
@@ -141,7 +141,7 @@ fn sysctl_keys(wanted: &[String]) -> Vec<Keyed> {
                 Err(err) => Keyed {
                     key: key.clone(),
                     state: None,
-                    error: Some(crate::readers::files::reason(&err)),
+                    error: Some(host_probe::files::reason(&err)),
                 },
             };
             chosen.insert(key, entry);

@@ -13,7 +13,7 @@
 //! writer (temp file, fsync, rename) with mode 0600: they list what the host contains.
 
 use crate::error::Error;
-use crate::readers::files::{hex, FileObservation};
+use host_probe::files::{hex, FileObservation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

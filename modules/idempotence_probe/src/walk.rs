@@ -15,7 +15,7 @@
 //! directories above.
 
 use crate::glob::Exclude;
-use crate::readers::files::{self, EntryType, FileObservation};
+use host_probe::files::{self, EntryType, FileObservation};
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::fs::Metadata;
