@@ -9,5 +9,5 @@ fn main() {
     if argv.first().map(String::as_str) == Some("scan") {
         std::process::exit(secrets_gate::cli::run(&argv[1..]));
     }
-    ansible_module::main::<secrets_gate::module::SecretsGate>()
+    secrets_gate::module::main(&argv)
 }

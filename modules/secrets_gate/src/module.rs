@@ -5,7 +5,7 @@
 use crate::report::Baseline;
 use crate::scan::{self, Provider, RecipientRule, ScanConfig};
 use ansible_module::types::{ByteSize, Duration, List};
-use ansible_module::{Context, Error, Module, Response};
+use ansible_module::{Context, Error, Response};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -61,9 +61,6 @@ pub struct Args {
     #[serde(default)]
     pub output_format: Option<String>,
 }
-
-/// The `secrets_gate` module.
-pub struct SecretsGate;
 
 fn invalid(name: &str, message: impl Into<String>) -> Error {
     Error::InvalidParameter {
@@ -160,79 +157,138 @@ pub fn config_from_args(args: Args) -> Result<(ScanConfig, Option<(PathBuf, Stri
     Ok((config, output))
 }
 
-impl Module for SecretsGate {
-    type Args = Args;
-    const NAME: &'static str = "secrets_gate";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const SUMMARY: &'static str = "Finds plaintext secrets and measures the Vault-to-SOPS migration (also: secrets_gate scan PATH...).";
-    const PARAMETERS: &'static [&'static str] = &[
-        "paths",
-        "provider",
-        "mode",
-        "baseline",
-        "exclude",
-        "credential_keys",
-        "sops_config",
-        "max_data_key_age",
-        "recipients",
-        "key_files",
-        "show_hint",
-        "max_file_size",
-        "honour_gitignore",
-        "output",
-        "output_format",
-    ];
+/// The module's top-level parameters, for the `unsupported parameter` message and `--help`.
+pub const PARAMETERS: &[&str] = &[
+    "paths",
+    "provider",
+    "mode",
+    "baseline",
+    "exclude",
+    "credential_keys",
+    "sops_config",
+    "max_data_key_age",
+    "recipients",
+    "key_files",
+    "show_hint",
+    "max_file_size",
+    "honour_gitignore",
+    "output",
+    "output_format",
+];
 
-    fn run(args: Args, ctx: &Context) -> Response {
-        let (config, output) = match config_from_args(args) {
-            Ok(parts) => parts,
-            Err(err) => return Response::failed(err.to_string()),
-        };
-        let report = match scan::scan(&config) {
-            Ok(report) => report,
-            Err(err @ scan::ScanError::Path { .. }) => {
-                return Response::failed(invalid("paths", err.to_string()).to_string())
-            }
-            Err(err @ scan::ScanError::Exclude { .. }) => {
-                return Response::failed(invalid("exclude", err.to_string()).to_string())
-            }
-            Err(err @ scan::ScanError::SopsConfig { .. }) => {
-                return Response::failed(invalid("sops_config", err.to_string()).to_string())
-            }
-        };
-        let mut response = Response::ok(report.summary());
-        if let Some((path, format)) = output {
-            let body = if format == "sarif" {
-                report.to_sarif()
-            } else {
-                report.to_json()
-            };
-            if ctx.check_mode {
-                response.insert("output_written", false);
-            } else {
-                if let Err(err) = ansible_module::atomic::write(&path, body.as_bytes(), 0o644) {
-                    return Response::failed(invalid("output", err.to_string()).to_string());
-                }
-                response.insert("output_written", true);
-                response.set_changed(true);
-            }
+/// The module's whole life: `secrets_gate ARGS_FILE` (or `--help`, `--version`), one JSON
+/// object on stdout, a panic included. Built on the contract's stable parts (reading and
+/// splitting the args file, typed parameters with named errors, [`Response`], `emit`).
+pub fn main(argv: &[String]) -> ! {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        ansible_module::emit(&Response::failed(format!("internal error: {payload}")))
+    }));
+    match argv.first().map(String::as_str) {
+        Some("--help" | "-h") => {
+            print!(
+                "secrets_gate {} - {}\n\nAs an Ansible module: secrets_gate ARGS_FILE (a JSON object of parameters).\n\
+                 Parameters: {}\nFull reference: ansible-doc -M roles/ops/health_check/library secrets_gate\n\n{}",
+                env!("CARGO_PKG_VERSION"),
+                SUMMARY,
+                PARAMETERS.join(", "),
+                crate::cli::USAGE
+            );
+            std::process::exit(0)
         }
-        for warning in &report.warnings {
-            response.warn(warning.clone());
+        Some("--version" | "-V") => {
+            println!("secrets_gate {}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(0)
         }
-        response
-            .set_failed(config.enforce && !report.findings.is_empty())
-            .insert("mode", &report.mode)
-            .insert("provider", &report.provider)
-            .insert("files_scanned", report.files_scanned)
-            .insert("bytes_scanned", report.bytes_scanned)
-            .insert("findings", &report.findings)
-            .insert("counts", &report.counts)
-            .insert("baselined", report.baselined)
-            .insert("allowed", report.allowed)
-            .insert("skipped", &report.skipped)
-            .insert("fallback", &report.fallback)
-            .insert("migration", &report.migration);
-        response
+        _ => {}
     }
+    let response = match argv.first() {
+        None => Response::failed(format!(
+            "no arguments file given; {}",
+            crate::cli::USAGE.trim_end()
+        )),
+        Some(path) => run_file(std::path::Path::new(path)),
+    };
+    ansible_module::emit(&response)
+}
+
+/// One line saying what the module does.
+pub const SUMMARY: &str = "Finds plaintext secrets and measures the Vault-to-SOPS migration.";
+
+/// Reads an args file and runs the module; the result carries `invocation.module_args`.
+pub fn run_file(path: &std::path::Path) -> Response {
+    let raw = match ansible_module::args::read_args_file(path) {
+        Ok(raw) => raw,
+        Err(err) => return Response::failed(err.to_string()),
+    };
+    let (ctx, params) = match ansible_module::args::split_context(raw) {
+        Ok(split) => split,
+        Err(err) => return Response::failed(err.to_string()),
+    };
+    let invocation = serde_json::json!({"module_args": serde_json::Value::Object(params.clone())});
+    let mut response = match ansible_module::args::parse_params::<Args>(params, PARAMETERS) {
+        Ok(args) => run(args, &ctx),
+        Err(err) => Response::failed(err.to_string()),
+    };
+    response.insert("invocation", invocation);
+    response
+}
+
+/// Validates the parameters, scans, and builds the result.
+pub fn run(args: Args, ctx: &Context) -> Response {
+    let (config, output) = match config_from_args(args) {
+        Ok(parts) => parts,
+        Err(err) => return Response::failed(err.to_string()),
+    };
+    let report = match scan::scan(&config) {
+        Ok(report) => report,
+        Err(err @ scan::ScanError::Path { .. }) => {
+            return Response::failed(invalid("paths", err.to_string()).to_string())
+        }
+        Err(err @ scan::ScanError::Exclude { .. }) => {
+            return Response::failed(invalid("exclude", err.to_string()).to_string())
+        }
+        Err(err @ scan::ScanError::SopsConfig { .. }) => {
+            return Response::failed(invalid("sops_config", err.to_string()).to_string())
+        }
+    };
+    let mut response = Response::ok(report.summary());
+    if let Some((path, format)) = output {
+        let body = if format == "sarif" {
+            report.to_sarif()
+        } else {
+            report.to_json()
+        };
+        if ctx.check_mode {
+            response.insert("output_written", false);
+        } else {
+            if let Err(err) = ansible_module::atomic::write(&path, body.as_bytes(), 0o644) {
+                return Response::failed(invalid("output", err.to_string()).to_string());
+            }
+            response.insert("output_written", true);
+            response.set_changed(true);
+        }
+    }
+    for warning in &report.warnings {
+        response.warn(warning.clone());
+    }
+    response
+        .set_failed(config.enforce && !report.findings.is_empty())
+        .insert("mode", &report.mode)
+        .insert("provider", &report.provider)
+        .insert("files_scanned", report.files_scanned)
+        .insert("bytes_scanned", report.bytes_scanned)
+        .insert("findings", &report.findings)
+        .insert("counts", &report.counts)
+        .insert("baselined", report.baselined)
+        .insert("allowed", report.allowed)
+        .insert("skipped", &report.skipped)
+        .insert("fallback", &report.fallback)
+        .insert("migration", &report.migration);
+    response
 }

@@ -249,6 +249,12 @@ static LINE_KV: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|_| unreachable!())
 });
 
+/// A comment that names a credential in words: `# old admin password: x`, `# api key = x`.
+static COMMENT_KV: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^([a-z][a-z ]{0,40}?\b(?:password|passwd|passphrase|pw|secret|token|api key))\s*(?::|=|\bis\b)\s*(\S+)\s*$")
+        .unwrap_or_else(|_| unreachable!())
+});
+
 /// `key=value` pairs on an INI inventory host line.
 static HOST_VARS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S+)"#)
@@ -1026,6 +1032,14 @@ pub fn scan_line(line: &str, config: &RuleConfig, depth: usize) -> Vec<Hit> {
                 .take(1)
                 .collect();
         }
+    }
+    if let Some(caps) = COMMENT_KV.captures(body) {
+        let key = caps.get(1).map_or("", |m| m.as_str()).replace(' ', "_");
+        let value = unquote(caps.get(2).map_or("", |m| m.as_str()));
+        return classify_depth(&key, value, config, depth)
+            .into_iter()
+            .take(1)
+            .collect();
     }
     // An INI inventory host line: `web1 ansible_host=10.0.0.1 ansible_password=secret`.
     for caps in HOST_VARS.captures_iter(body) {

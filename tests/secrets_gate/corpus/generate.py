@@ -93,5 +93,63 @@ labels[".env"] = lab
 labels["group_vars/vault.yml"] = {i: N for i in range(1, 8)}
 (C / "corpus-labels-note.txt").write_text("")
 (C / "corpus-labels-note.txt").unlink()
+
+# Hand-written traps: each line of HARD is "label|text": s secret (on the line the policy points
+# at), n a non-secret look-alike, r a line inside a secret's multi-line range (not labelled).
+PEM_BODY = "\n".join("  " + rnd(64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") for _ in range(4))
+docker_auth = base64.b64encode(("ci:" + rnd(16)).encode()).decode()
+dockerconfig = base64.b64encode(json.dumps({"auths": {"registry.example.org": {"auth": docker_auth}}}).encode()).decode()
+HARD = [
+    "r|# yamllint disable rule:line-length",
+    "n|---",
+    "s|tls_private_key: |",
+    "r|  -----BEGIN RSA PRIVATE KEY-----",
+] + ["r|" + l for l in PEM_BODY.split("\n")] + [
+    "r|  -----END RSA PRIVATE KEY-----",
+    "n|tls_certificate: |",
+    "n|  -----BEGIN CERTIFICATE-----",
+    "n|  " + rnd(64),
+    "n|  -----END CERTIFICATE-----",
+    "s|root_pw_literal: \"{{ '" + random.choice(words) + "-" + str(random.randint(1000, 9999)) + "' | password_hash('sha512') }}\"",
+    "n|user_pw_hashed: \"{{ user_plain_password | password_hash('sha512') }}\"",
+    "s|api_fallback_token: \"{{ lookup('env', 'API_TOKEN') | default('" + rnd(20) + "') }}\"",
+    "n|docs_example_url: \"postgresql://user:password@host/db\"",
+    "s|backup_target: \"https://backup:" + rnd(18) + "@backup.internal/repo\"",
+    "n|kind: Secret",
+    "n|data:",
+    "s|  DB_PASSWORD: " + base64.b64encode(("Pw-" + rnd(12)).encode()).decode(),
+    "n|  DB_USER: " + base64.b64encode(b"app").decode(),
+    "s|  .dockerconfigjson: " + dockerconfig,
+    "n|banner_b64: " + base64.b64encode(b"Welcome to the build farm. Unauthorised access is prohibited.").decode(),
+    "s|# old admin password: " + random.choice(words) + "_" + str(random.randint(1000, 9999)) + "!",
+    "n|# vault_password: see the team vault",
+    "n|oauth_client_id: 1234567890-" + rnd(32, "abcdefghijklmnopqrstuvwxyz0123456789") + ".apps.googleusercontent.com",
+    "n|gcp_private_key_id: " + rnd(40, "0123456789abcdef"),
+    "n|wg_peer_public_key: " + base64.b64encode(bytes(random.randrange(256) for _ in range(32))).decode(),
+    "s|wg_private_key: " + base64.b64encode(bytes(random.randrange(256) for _ in range(32))).decode(),
+    "n|npm_integrity: sha512-" + base64.b64encode(bytes(random.randrange(256) for _ in range(64))).decode(),
+    "n|vpc_endpoint: vpce-0a1b2c3d4e5f60718",
+    "s|azure_storage: \"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + base64.b64encode(bytes(random.randrange(256) for _ in range(64))).decode() + ";EndpointSuffix=core.windows.net\"",
+    "n|password_retries: 3",
+    "n|password: ~",
+    "n|secret_name: app-db-credentials",
+    "n|auth_header_name: X-Api-Key",
+    "r|my_cnf: |",
+    "r|  [client]",
+    "r|  user = app",
+    "s|  password = " + random.choice(words) + "-" + str(random.randint(1000, 9999)),
+    "n|ansible_ssh_common_args: \"-o KexAlgorithms=curve25519-sha256 -o MACs=hmac-sha2-512-etm@openssh.com\"",
+]
+lab = {}
+text = []
+for i, item in enumerate(HARD, start=1):
+    label, line = item.split("|", 1)
+    text.append(line)
+    if label == "s":
+        lab[i] = S
+    elif label == "n" and line.strip() != "---":
+        lab[i] = N
+(C / "group_vars" / "traps.yml").write_text("\n".join(text) + "\n")
+labels["group_vars/traps.yml"] = lab
 (C / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True) + "\n")
 print(sum(len(v) for v in labels.values()))
