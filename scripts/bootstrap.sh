@@ -152,8 +152,20 @@ PY
     [[ -f "$marker" ]] || die "community.sops not found in $wheel"
 }
 
+# Every test machine's systemd takes several inotify instances, all counted against root on
+# the host: the default of 128 runs out at about 15 machines, and the next one never boots.
+raise_inotify_instances() {
+    local key=/proc/sys/fs/inotify/max_user_instances wanted=1024
+    [[ -w "$key" ]] || return 0
+    if (( $(cat "$key") < wanted )); then
+        log "raising fs.inotify.max_user_instances to $wanted for the test machines"
+        echo "$wanted" >"$key"
+    fi
+}
+
 install_debian_packages
 install_nvml_library
 install_rust_parts
 install_python_tools
 install_community_sops
+raise_inotify_instances
