@@ -194,3 +194,18 @@ def test_unreadable_directories_fail_closed_in_enforce_mode(tmp_path: Path):
         assert run.returncode == 1 and "unreadable-file" in run.stdout
     finally:
         locked.chmod(stat.S_IRWXU)
+
+
+def test_check_mode_reports_the_findings_and_writes_no_report(tmp_path: Path):
+    repo = make_planted_repo(tmp_path / "repo")
+    out = tmp_path / "report.json"
+    args = {"paths": [str(repo.root)], "output": str(out), "_ansible_check_mode": True, "show_hint": True}
+    result = run_module(args, tmp_path)
+    assert result["failed"] and result["output_written"] is False and not out.exists()
+    assert len(result["findings"]) == 6 and all(f["hint"].endswith("****") for f in result["findings"])
+    repo.assert_no_secret_in(json.dumps(result))
+    args["_ansible_check_mode"] = False
+    result = run_module(args, tmp_path)
+    assert result["output_written"] is True and result["changed"] is True
+    repo.assert_no_secret_in(out.read_bytes())
+    assert json.loads(out.read_text())["migration"]["environments"]["prod"]["plaintext"] == 5
