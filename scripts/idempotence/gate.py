@@ -61,6 +61,7 @@ class RoleResult:
     environment_specific: list[dict[str, Any]]
     facts: dict[str, Any]
     not_compared: dict[str, list[str]]
+    probe_entries_compared: dict[str, int]
 
     @property
     def idempotent(self) -> bool:
@@ -183,6 +184,7 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
     warnings: dict[tuple, dict[str, Any]] = {}
     facts: dict[str, Any] = {}
     not_compared: dict[str, set[str]] = {}
+    compared: dict[str, int] = {}
 
     role_dir = role_directory(role, options.roles_paths)
     declaration = Declaration()
@@ -300,6 +302,7 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
                             f"{host}: the probe found {answer['drift_not_listed']} more drift entries "
                             f"after run {run} than it lists; narrow the watch set or fix the listed ones first"
                         )
+                    compared[host] = int(answer.get("entries_compared") or 0)
                     if answer.get("not_compared"):
                         not_compared.setdefault(host, set()).update(map(str, answer["not_compared"]))
                     for entry in answer.get("ignored") or []:
@@ -360,6 +363,7 @@ def run_role(role: str, role_index: int, options: Options, progress=None) -> Rol
         environment_specific=special,
         facts=facts,
         not_compared={h: sorted(v) for h, v in not_compared.items()},
+        probe_entries_compared=compared,
     )
 
 

@@ -15,7 +15,7 @@ It is the union of
     users: [foo]
     groups: [foo]
     ignore:                             # volatile state; each entry needs a reason
-      - path: /var/lib/foo/cache/*
+      - path: /var/lib/foo/cache
         reason: foo rewrites its cache on every start; not configuration
 
 An ignore without a written reason is an error; every ignore is listed in the evidence.
@@ -24,6 +24,7 @@ An ignore without a written reason is an error; every ignore is listed in the ev
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,40 @@ DECLARED_KINDS = {
 IGNORE_SUBJECTS = ("path", "unit", "package", "sysctl", "user", "group")
 
 
+def _path_pattern(pattern: str) -> re.Pattern[str]:
+    """A path pattern as idempotence_probe reads one: `*` and `?` within a name, `[...]`
+    classes, `**` for any number of directories; matching the path or a directory above it."""
+    out, index = [], 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+            continue
+        if pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", index + 1)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                body = pattern[index + 1:end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                index = end
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return re.compile("".join(out) + "(?:/.*)?")
+
+
 class DeclarationError(ValueError):
     """A role's meta/idempotence.yml is malformed; the message names the file and the key."""
 
@@ -59,12 +94,10 @@ class Ignore:
     def matches(self, subject: str, name: str) -> bool:
         if subject != self.subject:
             return False
-        if fnmatch.fnmatchcase(name, self.pattern):
-            return True
-        if subject == "path" and fnmatch.fnmatchcase(name, self.pattern.rstrip("/") + "/*"):
-            return True
-        # A directory ignores what lies under it.
-        return subject == "path" and name.startswith(self.pattern.rstrip("/") + "/")
+        if subject != "path":
+            return fnmatch.fnmatchcase(name, self.pattern)
+        # A path pattern as the probe reads one; a directory also covers what lies under it.
+        return _path_pattern(self.pattern.rstrip("/") or "/").fullmatch(name) is not None
 
     def to_json(self) -> dict[str, str]:
         return {self.subject: self.pattern, "reason": self.reason, "declared_in": self.source}
