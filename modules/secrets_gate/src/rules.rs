@@ -603,6 +603,21 @@ pub fn is_password_hash(value: &str) -> bool {
 
 fn is_path(value: &str) -> bool {
     let v = value.trim();
+    // `roles/ops/files`, `certs/app.pem`: relative paths of lowercase words.
+    let segments: Vec<&str> = v.trim_end_matches('/').split('/').collect();
+    if segments.len() >= 2
+        && segments.iter().all(|s| {
+            !s.is_empty()
+                && s.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.')
+                })
+        })
+        && segments
+            .iter()
+            .any(|s| s.chars().filter(|c| c.is_ascii_lowercase()).count() >= 3)
+    {
+        return true;
+    }
     (v.starts_with('/') || v.starts_with("~/") || v.starts_with("./") || v.starts_with("../"))
         && !v.contains(char::is_whitespace)
         && v.matches('/').count() >= 1
@@ -667,6 +682,13 @@ fn is_digest_or_identifier(value: &str) -> bool {
     lower.ends_with(".apps.googleusercontent.com")
 }
 
+/// Code that computes a value rather than a literal: `os.environ["DB_PASSWORD"]`,
+/// `getpass()`, `module.params['password']`, `config.db_password` (templates and plugins).
+static CODE_EXPRESSION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\s*[\(\[].*[\)\]]|[a-z_]{2,}(?:\.[a-z_]{2,})+)$")
+        .unwrap_or_else(|_| unreachable!())
+});
+
 /// Whether a value under a credential-like key is a real plaintext value (not a reference,
 /// placeholder, hash, path, flag, number or prose).
 fn is_real_credential_value(value: &str) -> bool {
@@ -678,6 +700,9 @@ fn is_real_credential_value(value: &str) -> bool {
         return false;
     }
     if UUID.is_match(v) || v.starts_with("$ANSIBLE_VAULT;") || v.starts_with("ENC[") {
+        return false;
+    }
+    if CODE_EXPRESSION.is_match(v) {
         return false;
     }
     // Prose ("set via vault", "Enter the admin password") is a description, not a password.
@@ -997,6 +1022,31 @@ pub fn scan_lines(text: &str, config: &RuleConfig, depth: usize) -> Vec<Hit> {
     hits
 }
 
+/// Source code and prose (plugins, docs): only what is a secret wherever it stands (known token
+/// formats, private keys, URL userinfo); key/value guesses there would mostly hit code.
+pub fn scan_lines_formats_only(text: &str) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for (index, line) in text.split('\n').enumerate() {
+        if line.contains("secrets_gate: allow") {
+            continue;
+        }
+        let mut found = token_hits(line);
+        if found.iter().any(|h| h.rule == Rule::PrivateKey) {
+            let rest = text.split('\n').skip(index).collect::<Vec<_>>().join("\n");
+            found.retain(|h| h.rule != Rule::PrivateKey);
+            if private_key_has_body(&rest) || rest.contains("\\n") && private_key_has_body(line) {
+                found.push(Hit::new(Rule::PrivateKey, "private key", line.trim()));
+            }
+        }
+        found.extend(url_hits(line));
+        for mut hit in found.into_iter().take(1) {
+            hit.line_offset = index;
+            hits.push(hit);
+        }
+    }
+    hits
+}
+
 /// One line of free text.
 pub fn scan_line(line: &str, config: &RuleConfig, depth: usize) -> Vec<Hit> {
     let trimmed = line.trim();
@@ -1124,9 +1174,19 @@ mod tests {
     }
 
     #[test]
+    fn code_that_computes_a_credential_is_not_a_literal() {
+        assert!(rules("password", "os.environ[\"DB_PASSWORD\"]").is_empty());
+        assert!(rules("token", "get_token()").is_empty());
+        assert!(rules("password", "config.db_password").is_empty());
+        assert!(rules("password", "module.params['password']").is_empty());
+        assert_eq!(rules("password", "Pass.word1"), [Rule::CredentialValue]);
+    }
+
+    #[test]
     fn policy_numbers_paths_names_and_ttls_are_not_secrets() {
         assert!(rules("password_min_length", "12").is_empty());
         assert!(rules("vault_password_file", "~/.vault_pass").is_empty());
+        assert!(rules("secrets_dir_of_role", "roles/ops/files").is_empty());
         assert!(rules("token_ttl", "30d").is_empty());
         assert!(rules("secret_name", "db-credentials").is_empty());
         assert!(rules("auth_header", "X-Auth-Token").is_empty());

@@ -175,6 +175,10 @@ fn detect_format(path: &Path, text: &str) -> Format {
     if name == ".env" || name.starts_with(".env.") || name == "envrc" || name == ".envrc" {
         return Format::Dotenv;
     }
+    if text.starts_with("#!") {
+        // A script: line-scanned, never read as YAML.
+        return Format::Text;
+    }
     if ext.is_empty() || name == "hosts" || name == "inventory" {
         let in_vars_dir = path.components().any(|c| {
             let c = c.as_os_str().to_string_lossy();
@@ -193,6 +197,43 @@ fn detect_format(path: &Path, text: &str) -> Format {
         };
     }
     Format::Text
+}
+
+/// Source code and prose: judged by token formats, private keys and URLs only.
+fn is_code_or_prose(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        name,
+        "Makefile" | "Dockerfile" | "Containerfile" | "Vagrantfile" | "Jenkinsfile"
+    ) || matches!(
+        ext.as_str(),
+        "rs" | "py"
+            | "go"
+            | "js"
+            | "ts"
+            | "java"
+            | "c"
+            | "h"
+            | "cc"
+            | "cpp"
+            | "rb"
+            | "pl"
+            | "php"
+            | "lua"
+            | "md"
+            | "rst"
+            | "txt"
+            | "adoc"
+            | "html"
+            | "css"
+            | "svg"
+            | "xml"
+    )
 }
 
 /// Runs a scan.
@@ -379,7 +420,12 @@ fn judge_text(outcome: &mut FileOutcome, path: &Path, text: &str, config: &ScanC
                     error: failure.message,
                 });
             }
-            for hit in rules::scan_lines(text, &config.rules, 0) {
+            let hits = if format == Format::Text && is_code_or_prose(path) {
+                rules::scan_lines_formats_only(text)
+            } else {
+                rules::scan_lines(text, &config.rules, 0)
+            };
+            for hit in hits {
                 let line = 1 + hit.line_offset;
                 push_hit(outcome, hit, line, 1, String::new(), config);
             }
@@ -1034,6 +1080,20 @@ mod tests {
             "password: ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]\n"
         )
         .is_empty());
+    }
+
+    #[test]
+    fn source_code_is_judged_by_token_formats_only() {
+        assert!(scan_one(
+            "plugin.py",
+            "password = os.getenv('X')\nsecret_word = compute()\nDB_PASSWORD = \"x\"\n"
+        )
+        .is_empty());
+        let token = "ghp_8fK2mQ9xLp3RtV7wZ1cY5nB0hJ4sD6gA2eUq";
+        assert_eq!(
+            scan_one("plugin.py", &format!("x = 1\nTOKEN = \"{token}\"\n"))[0].0,
+            2
+        );
     }
 
     #[test]
