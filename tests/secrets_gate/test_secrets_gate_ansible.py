@@ -96,3 +96,14 @@ def test_ansible_doc_renders_the_sidecar_documentation(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     for word in ("max_data_key_age", "recipients", "migration", "fingerprint", "EXAMPLES"):
         assert word in proc.stdout, word
+
+
+def test_the_documented_options_are_the_parameters_the_binary_accepts():
+    import yaml
+
+    doc = yaml.safe_load((REPO_ROOT / "roles/ops/health_check/library/secrets_gate.yml").read_text())
+    documented = set(doc["DOCUMENTATION"]["options"])
+    proc = subprocess.run([str(gate_binary()), "--help"], capture_output=True, text=True, timeout=30)
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("Parameters: "))
+    accepted = set(line.removeprefix("Parameters: ").split(", "))
+    assert documented == accepted
