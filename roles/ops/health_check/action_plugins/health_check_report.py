@@ -62,6 +62,25 @@ options:
     description: The host variable that holds the registered health_check result.
     type: str
     default: health_check_result
+  run_id:
+    description: The run's id (default the play's); one id over several plays makes one report.
+    type: str
+  deployment:
+    description: Facts about the deployment (commit, inventory, start time...), stored as C(deployment).
+    type: dict
+  stage:
+    description: What the run is doing when this report is written (e.g. preflight, rollout).
+    type: str
+  hosts:
+    description: Every host of the run, when this play's hosts are not those (a controller-only play).
+    type: list
+  latest_path:
+    description: A symlink pointed at the report atomically after every write.
+    type: path
+  keep:
+    description: With latest_path, how many reports (C(*.json)) to keep in the report's directory.
+    type: int
+    default: 20
 """
 
 SCHEMA_VERSION = 1
@@ -153,7 +172,23 @@ def _host_failures(entry: dict, fail_on: str) -> list[str]:
     return ["%s:%s (%s)" % (c.get("kind"), c.get("name"), c.get("message", "")) for c in failed]
 
 
-def build_report(hosts_all, entries: dict, fail_on: str, run_id: str) -> dict:
+def batch_summary(batches, per_host: dict, failed_hosts) -> list:
+    """Each serial batch in order with its hosts and outcome: fail when a host of it fails,
+    pending when none of its hosts has a result yet, pass otherwise."""
+    summary = []
+    for number, hosts in enumerate(batches, start=1):
+        failing = [h for h in hosts if h in failed_hosts]
+        if failing:
+            status = "fail"
+        elif all(per_host.get(h, {}).get("status") == "pending" for h in hosts):
+            status = "pending"
+        else:
+            status = "pass"
+        summary.append({"number": number, "hosts": list(hosts), "status": status, "failed_hosts": failing})
+    return summary
+
+
+def build_report(hosts_all, entries: dict, fail_on: str, run_id: str, batches=()) -> dict:
     """The deployment document (docs/health-summary-schema.md) from per-host entries; hosts
     without an entry are pending (their batch has not run)."""
     per_host = {}
@@ -174,6 +209,8 @@ def build_report(hosts_all, entries: dict, fail_on: str, run_id: str) -> dict:
         status = "warn"
     else:
         status = "pass"
+    batch_list = batch_summary(batches, per_host, failed_hosts)
+    stopped = next((b for b in batch_list if b["status"] == "fail"), None)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "deployment_health",
@@ -192,6 +229,11 @@ def build_report(hosts_all, entries: dict, fail_on: str, run_id: str) -> dict:
         "failed_hosts": failed_hosts,
         "failures": failures,
         "should_fail": bool(failures),
+        "batches": batch_list,
+        # The first batch with a failing host: under max_fail_percentage the rollout stops there.
+        "stopped_at_batch": ({"number": stopped["number"], "hosts": stopped["failed_hosts"]}
+                             if stopped else None),
+        "not_deployed": [h for h in hosts_all if per_host[h]["status"] == "pending"],
         "hosts": per_host,
     }
 
@@ -204,6 +246,37 @@ def fleet_line(report: dict) -> str:
     if report["failed_hosts"]:
         line += "; failing: " + ", ".join(report["failed_hosts"])
     return line
+
+
+def _point_latest(link: str, target: str) -> None:
+    """Points the symlink `link` at `target` atomically (a new link renamed over the old)."""
+    directory = os.path.dirname(link)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    relative = os.path.relpath(target, directory)
+    tmp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(link), os.getpid()))
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    os.symlink(relative, tmp)
+    os.replace(tmp, link)
+
+
+def _prune(directory: str, keep: int, current: str) -> None:
+    """Keeps the newest `keep` reports (*.json) of the directory, always the current one."""
+    reports = []
+    for name in os.listdir(directory):
+        full = os.path.join(directory, name)
+        if name.endswith(".json") and not name.startswith(".") and os.path.isfile(full) \
+                and not os.path.islink(full):
+            reports.append((os.stat(full).st_mtime, name, full))
+    reports.sort(reverse=True)
+    for _, _, full in reports[max(keep, 1):]:
+        if full != current:
+            try:
+                os.unlink(full)
+            except FileNotFoundError:
+                pass
 
 
 def _xml_text(value) -> str:
@@ -273,7 +346,8 @@ def junit_document(report: dict) -> str:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("phase", "path", "junit_path", "fail_on", "result_var"))
+    _VALID_ARGS = frozenset(("phase", "path", "junit_path", "fail_on", "result_var", "run_id", "deployment",
+                             "stage", "hosts", "latest_path", "keep"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -295,13 +369,29 @@ class ActionModule(ActionBase):
                 "give each report its own path")
         result_var = args.get("result_var") or "health_check_result"
 
+        latest_path = _controller_path(args.get("latest_path"), "latest_path")
+        try:
+            keep = int(args.get("keep") if args.get("keep") is not None else 20)
+        except (TypeError, ValueError):
+            raise AnsibleActionFail(f"health_check_report: 'keep' must be an integer, got {args.get('keep')!r}")
+        deployment = args.get("deployment")
+        if deployment is not None and not isinstance(deployment, dict):
+            raise AnsibleActionFail("health_check_report: 'deployment' must be a dict")
+        stage = args.get("stage")
+
         host = task_vars.get("inventory_hostname")
         hosts_all = list(task_vars.get("ansible_play_hosts_all") or [host])
         hosts_active = set(task_vars.get("ansible_play_hosts") or [])
         batch = list(task_vars.get("ansible_play_batch") or [])
-        run_id = self._run_id()
+        if args.get("hosts") is not None:
+            # A controller-only play speaking for the run's hosts: none of them has been
+            # reached, they are all pending.
+            hosts_all = [str(h) for h in args.get("hosts")]
+            hosts_active = set(hosts_all)
+            batch = []
+        run_id = str(args.get("run_id") or self._run_id())
 
-        state = {"run_id": run_id, "seen": [], "hosts": {}}
+        state = {"run_id": run_id, "seen": [], "hosts": {}, "batches": []}
         lock_dir = os.path.dirname(path) if path else None
         check_mode = bool(self._play_context.check_mode)
         if lock_dir and not check_mode:
@@ -316,6 +406,10 @@ class ActionModule(ActionBase):
             if path:
                 state = self._load_state(path, run_id) or state
             seen = set(state["seen"]) | set(batch)
+            batches = [list(b) for b in state.get("batches") or []]
+            new_in_batch = [h for h in batch if all(h not in b for b in batches)]
+            if new_in_batch:
+                batches.append(new_in_batch)
             entries = dict(state["hosts"])
             if phase == "merge":
                 entries[host] = _host_entry(task_vars.get(result_var))
@@ -337,14 +431,22 @@ class ActionModule(ActionBase):
                 elif other not in hosts_active:
                     entries[other] = {"status": "unreachable", "msg": NOT_RUN}
             # Provisional entries (a start phase's "no result yet") stand only until a result comes.
-            report = build_report(hosts_all, entries, fail_on, run_id)
-            state = {"run_id": run_id, "seen": sorted(seen),
+            report = build_report(hosts_all, entries, fail_on, run_id, batches)
+            state = {"run_id": run_id, "seen": sorted(seen), "batches": batches,
                      "hosts": {h: e for h, e in entries.items() if not e.get("provisional")}}
+            if deployment is not None:
+                report["deployment"] = dict(deployment, ended_at=report["generated_at"])
+            if stage:
+                report["stage"] = str(stage)
             report_public = self._public(report)
             if path and not check_mode:
                 document = dict(report_public)
-                document["_state"] = {"seen": state["seen"], "merged": sorted(state["hosts"])}
+                document["_state"] = {"seen": state["seen"], "merged": sorted(state["hosts"]),
+                                      "batches": state["batches"]}
                 _atomic_write(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+                if latest_path:
+                    _point_latest(latest_path, path)
+                    _prune(os.path.dirname(path), keep, path)
                 if junit_path:
                     os.makedirs(os.path.dirname(junit_path), mode=0o755, exist_ok=True)
                     _atomic_write(junit_path, junit_document(report_public))
@@ -393,7 +495,8 @@ class ActionModule(ActionBase):
         state = old.get("_state") or {}
         merged = set(state.get("merged") or [])
         hosts = {h: e for h, e in (old.get("hosts") or {}).items() if h in merged and isinstance(e, dict)}
-        return {"run_id": run_id, "seen": list(state.get("seen") or []), "hosts": hosts}
+        return {"run_id": run_id, "seen": list(state.get("seen") or []), "hosts": hosts,
+                "batches": [list(b) for b in state.get("batches") or [] if isinstance(b, list)]}
 
     @staticmethod
     def _public(report: dict) -> dict:
