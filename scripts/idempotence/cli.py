@@ -247,11 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         results = list(pool.map(check, range(total), roles))
 
     commit = evidence.git_commit()
-    dirty = evidence.git_dirty([str(p) for p in [DEFAULT_ROLES_DIR, *options.roles_paths]])
+    # Uncommitted changes in the roles judged (not elsewhere) make the evidence "dirty".
+    role_dirs = [gate.role_directory(role, options.roles_paths) for role in roles]
+    dirty = evidence.git_dirty([str(p) for p in role_dirs if p is not None])
     options_doc = {
         "runs": options.runs, "target": target, "limit": options.limit, "flavours": options.flavours,
         "watch": options.watch, "mtime": options.mtime, "role_timeout_s": options.role_timeout_s,
-        "shard": args.shard, "jobs": args.jobs,
+        "shard": args.shard, "jobs": args.jobs, "probe": evidence.probe_identity(),
     }
     rows = []
     for result in results:

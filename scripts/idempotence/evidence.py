@@ -6,6 +6,7 @@ The schema is documented in docs/idempotence-gate.md."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import subprocess
@@ -45,6 +46,21 @@ def git_dirty(paths: list[str]) -> bool:
         capture_output=True, text=True,
     )
     return bool(proc.stdout.strip())
+
+
+def probe_identity() -> dict[str, Any]:
+    """Which idempotence_probe binary judged: its path and sha256."""
+    from idempotence.ansible import PROBE_LIBRARY
+
+    binary = PROBE_LIBRARY / "idempotence_probe"
+    digest = hashlib.sha256()
+    try:
+        with open(binary, "rb") as source:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as error:
+        return {"path": str(binary), "error": str(error)}
+    return {"path": str(binary), "sha256": digest.hexdigest()}
 
 
 def now() -> str:
