@@ -10,6 +10,7 @@
 #   make demo        health-check this machine with playbooks/demo.yml
 #   make bench       time the module against Ansible's own modules (ci-artifacts/bench/)
 #   make idempotence run every core role twice on fresh test machines (ci-artifacts/idempotence/)
+#   make fuzz        every cargo-fuzz target for FUZZ_SECONDS each (nightly; not in CI)
 #   make clean       remove build output and installed binaries (keeps .venv)
 
 SHELL := bash
@@ -38,7 +39,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size test lint demo bench clean idempotence
+.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size test lint demo bench clean idempotence fuzz
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -149,3 +150,9 @@ clean:
 	$(CARGO) clean
 	rm -f $(foreach module,$(MODULES),$(call library_dir,$(module))/$(module) $(call library_dir,$(module))/.$(module).tmp.*)
 	rm -f $(foreach module,$(MODULES),$(call library_dir,$(module))/../binaries/aarch64/$(module) $(call library_dir,$(module))/../binaries/aarch64/.$(module).tmp.*)
+
+# Coverage-guided fuzzing of the args reader, secrets_gate's readers and rules, and the snapshot
+# reader (scripts/fuzz.sh: needs a nightly toolchain; crashes fail the run).
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
