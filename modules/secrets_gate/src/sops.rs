@@ -216,7 +216,7 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
             sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
         }
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
         return None;
     }
     let days = ansible_module::time::days_from_civil(year, month, day);
@@ -288,6 +288,7 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-02T00:00:00Z"), Some(86400));
         assert_eq!(parse_rfc3339("1970-01-02T01:00:00.5+01:00"), Some(86400));
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("99999999999999999-01-01T00:00:00Z"), None);
     }
 
     #[test]
