@@ -434,3 +434,22 @@ def test_sigterm_while_secrets_gate_works_gives_one_failed_object(tmp_path):
     result = one_json_object(proc.stdout)
     assert result["failed"] is True and "SIGTERM" in result["msg"], result
     assert list(out.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# health_check: a disk path that is a symlink loop
+
+
+def test_a_disk_path_that_is_a_symlink_loop_fails_its_check_with_eloop_and_names_the_path(tmp_path):
+    os.symlink("loop-b", tmp_path / "loop-a")
+    os.symlink("loop-a", tmp_path / "loop-b")
+    loop = tmp_path / "loop-a"
+    args = write_args(tmp_path / "args.json", {"disks": [{"path": str(loop)}], "deadline": "20s"})
+
+    proc = run_module("health_check", args)
+
+    result = one_json_object(proc.stdout)
+    assert proc.returncode == 1 and result["failed"] is True, result
+    [check] = result["checks"]
+    assert check["status"] == "fail" and check["observed"] == "unreadable", check
+    assert str(loop) in check["message"] and "ELOOP" in check["message"], check
