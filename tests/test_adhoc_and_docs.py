@@ -10,20 +10,12 @@ import subprocess
 from pathlib import Path
 
 from conftest import MODULE_BINARY, REPO_ROOT, ROLE_LIBRARY, venv_tool
-
-ARGS_SOURCE = REPO_ROOT / "modules" / "health_check" / "src" / "args.rs"
-
+from parameter_docs import module_spec
 
 def code_parameters() -> list[str]:
-    """The top-level parameters as modules/health_check/src/args.rs PARAMETERS lists them."""
-    source = ARGS_SOURCE.read_text()
-    match = re.search(r"pub const PARAMETERS: &\[&str\] = &\[(.*?)\];", source, re.DOTALL)
-    assert match, f"no PARAMETERS list in {ARGS_SOURCE}"
-    return re.findall(r'"([a-z_]+)"', match.group(1))
-
-
-# The sidecar doc must document exactly the parameters the code accepts.
-DOCUMENTED_OPTIONS = set(code_parameters())
+    """The top-level parameters as the module itself reports them (`--parameters`, derived from
+    its Args type)."""
+    return list(module_spec(MODULE_BINARY))
 
 
 def adhoc_result(output: str) -> tuple[str, dict]:
@@ -91,7 +83,7 @@ def test_ansible_doc_renders_the_sidecar_doc(module_binary, ansible_env):
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = proc.stdout
-    for option in DOCUMENTED_OPTIONS | {"body_contains", "max_used_percent", "mandatory"}:
+    for option in set(code_parameters()) | {"body_contains", "max_used_percent", "mandatory"}:
         assert option in text, f"option {option!r} missing from ansible-doc output:\n{text}"
     for section in ("EXAMPLES", "RETURN VALUES", "summary", "checks"):
         assert section in text, f"{section!r} missing from ansible-doc output:\n{text}"
@@ -105,7 +97,8 @@ def test_ansible_doc_json_matches_the_interface(module_binary, ansible_env):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)["health_check"]
     documentation = doc["doc"]
-    assert set(documentation["options"]) == DOCUMENTED_OPTIONS
+    # The sidecar doc documents exactly the parameters the code accepts.
+    assert set(documentation["options"]) == set(code_parameters())
     assert documentation["options"]["timeout"]["default"] == "5s"
     assert documentation["options"]["deadline"]["default"] == "60s"
     assert documentation["options"]["interval"]["default"] == "2s"
@@ -123,7 +116,7 @@ def test_ansible_doc_json_matches_the_interface(module_binary, ansible_env):
     assert doc["examples"].strip()
 
 
-def test_documented_options_match_the_code():
+def test_documented_options_match_the_code(module_binary):
     in_code = code_parameters()
     assert len(in_code) == len(set(in_code)), in_code
     assert {"disks", "tcp", "http", "systemd", "containers", "gpus", "deadline"} <= set(in_code)

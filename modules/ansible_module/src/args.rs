@@ -23,12 +23,26 @@ pub struct Context {
     pub tmpdir: Option<String>,
 }
 
-/// Reads `path` as a JSON value, with an error that says which of the two steps failed.
+/// The largest arguments file a module reads. Ansible's own limit is the controller's memory;
+/// a task that passes more than this is better served by a file path.
+pub const MAX_ARGS_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads `path` as a JSON value, with an error that says which step failed. A file larger
+/// than [`MAX_ARGS_FILE_BYTES`] is refused before it is read.
 pub fn read_args_file(path: &Path) -> Result<Value, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::ReadArgs {
+    let read_error = |source| Error::ReadArgs {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if size > MAX_ARGS_FILE_BYTES {
+        return Err(Error::ArgsTooLarge {
+            path: path.to_path_buf(),
+            size,
+            max: MAX_ARGS_FILE_BYTES,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_error)?;
     serde_json::from_slice(&bytes).map_err(|source| Error::ArgsNotJson {
         path: path.to_path_buf(),
         source,

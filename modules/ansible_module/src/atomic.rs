@@ -1,4 +1,8 @@
 //! Writing artifacts so that a reader sees the old file or the new one, never half of one.
+//!
+//! Everything written here is masked like stdout ([`crate::secrets`]): an artifact never holds
+//! a secret the result would hide. Temp files are registered while they exist, so that a
+//! module interrupted by a signal removes them before it exits ([`remove_temp_files`]).
 
 use crate::Error;
 use std::fs::{self, File, OpenOptions};
@@ -23,8 +27,9 @@ pub fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
         .ok_or_else(|| wrap(std::io::Error::other("path has no file name")))?;
     let (mut file, temp) = create_temp(&dir, &file_name.to_string_lossy()).map_err(wrap)?;
     let guard = TempGuard(Some(temp));
+    let masked = crate::secrets::mask_bytes(contents);
     let result = (|| {
-        file.write_all(contents)?;
+        file.write_all(&masked)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         drop(file);
@@ -65,9 +70,13 @@ pub fn write_with<T>(
     let (file, temp) = create_temp(&dir, &file_name.to_string_lossy()).map_err(wrap)?;
     let guard = TempGuard(Some(temp));
     let result = (|| {
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+        let mut out = MaskingWriter {
+            inner: std::io::BufWriter::with_capacity(256 * 1024, file),
+            pending: Vec::new(),
+        };
         let value = fill(&mut out)?;
-        let file = out.into_inner().map_err(|err| err.into_error())?;
+        out.finish()?;
+        let file = out.inner.into_inner().map_err(|err| err.into_error())?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         drop(file);
@@ -82,6 +91,66 @@ pub fn write_with<T>(
         let _ = dir.sync_all();
     }
     Ok(value)
+}
+
+/// Masks what passes through, a line at a time (a secret never spans lines of an artifact).
+struct MaskingWriter<W: Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> MaskingWriter<W> {
+    fn finish(&mut self) -> std::io::Result<()> {
+        let rest = std::mem::take(&mut self.pending);
+        self.inner.write_all(&crate::secrets::mask_bytes(&rest))?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for MaskingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(last_newline) = self.pending.iter().rposition(|b| *b == b'\n') {
+            let rest = self.pending.split_off(last_newline + 1);
+            let lines = std::mem::replace(&mut self.pending, rest);
+            self.inner.write_all(&crate::secrets::mask_bytes(&lines))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn temp_files() -> &'static std::sync::Mutex<Vec<PathBuf>> {
+    static TEMPS: std::sync::OnceLock<std::sync::Mutex<Vec<PathBuf>>> = std::sync::OnceLock::new();
+    TEMPS.get_or_init(Default::default)
+}
+
+fn track(temp: &Path, live: bool) {
+    let mut temps = match temp_files().lock() {
+        Ok(temps) => temps,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if live {
+        temps.push(temp.to_path_buf());
+    } else {
+        temps.retain(|t| t != temp);
+    }
+}
+
+/// Removes every temp file of a write still in progress (for a process about to exit on a
+/// signal); returns how many were removed.
+pub fn remove_temp_files() -> usize {
+    let temps = match temp_files().lock() {
+        Ok(mut temps) => std::mem::take(&mut *temps),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    temps
+        .iter()
+        .filter(|temp| fs::remove_file(temp).is_ok())
+        .count()
 }
 
 fn create_temp(dir: &Path, name: &str) -> std::io::Result<(File, PathBuf)> {
@@ -99,7 +168,10 @@ fn create_temp(dir: &Path, name: &str) -> std::io::Result<(File, PathBuf)> {
             .mode(0o600)
             .open(&temp)
         {
-            Ok(file) => return Ok((file, temp)),
+            Ok(file) => {
+                track(&temp, true);
+                return Ok((file, temp));
+            }
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(err),
             Err(err) => return Err(err),
         }
@@ -112,14 +184,17 @@ struct TempGuard(Option<PathBuf>);
 
 impl TempGuard {
     fn disarm(mut self) {
-        self.0 = None;
+        if let Some(temp) = self.0.take() {
+            track(&temp, false);
+        }
     }
 }
 
 impl Drop for TempGuard {
     fn drop(&mut self) {
         if let Some(temp) = self.0.take() {
-            let _ = fs::remove_file(temp);
+            let _ = fs::remove_file(&temp);
+            track(&temp, false);
         }
     }
 }

@@ -3,7 +3,6 @@ use serde_json::{Map, Value};
 
 /// What replaces a `no_log` parameter's value in `invocation.module_args`, as Ansible writes it.
 pub const NO_LOG_PLACEHOLDER: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
-const SCRUBBED: &str = "********";
 
 /// The one JSON object a module prints: Ansible's common keys plus the module's own.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -118,20 +117,20 @@ impl Response {
         self.invocation = Some(Value::Object(invocation));
     }
 
-    /// Replaces every occurrence of each secret in every string of the result.
-    pub(crate) fn scrub(&mut self, secrets: &[String]) {
-        if secrets.is_empty() {
-            return;
-        }
-        scrub_string(&mut self.msg, secrets);
+    /// Masks every string of the result with the run's secrets ([`crate::secrets`]).
+    pub(crate) fn scrub(&mut self) {
+        self.msg = crate::secrets::mask(&self.msg);
         for warning in &mut self.warnings {
-            scrub_string(warning, secrets);
+            *warning = crate::secrets::mask(warning);
         }
         for value in self.data.values_mut().chain(self.deprecations.iter_mut()) {
-            scrub_value(value, secrets);
+            crate::secrets::mask_value(value);
         }
         if let Some(diff) = &mut self.diff {
-            scrub_value(diff, secrets);
+            crate::secrets::mask_value(diff);
+        }
+        if let Some(invocation) = &mut self.invocation {
+            crate::secrets::mask_value(invocation);
         }
     }
 
@@ -215,22 +214,5 @@ fn collect_strings(value: &Value, out: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
         Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
         _ => {}
-    }
-}
-
-fn scrub_value(value: &mut Value, secrets: &[String]) {
-    match value {
-        Value::String(s) => scrub_string(s, secrets),
-        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, secrets)),
-        Value::Object(map) => map.values_mut().for_each(|v| scrub_value(v, secrets)),
-        _ => {}
-    }
-}
-
-fn scrub_string(text: &mut String, secrets: &[String]) {
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            *text = text.replace(secret.as_str(), SCRUBBED);
-        }
     }
 }

@@ -117,9 +117,161 @@ macro_rules! keyword_enum {
         }
 
         $crate::deserialize_from_str!($name);
+
+        impl $crate::types::__serde::Serialize for $name {
+            fn serialize<S: $crate::types::__serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl $crate::types::__schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(
+                _: &mut $crate::types::__schemars::SchemaGenerator,
+            ) -> $crate::types::__schemars::Schema {
+                $crate::types::__schemars::json_schema!({
+                    "type": "string",
+                    "enum": Self::KEYWORDS,
+                })
+            }
+        }
     };
 }
 
+/// Implements `JsonSchema` for a parameter type read from one string (a name, an address): an
+/// Ansible `str`.
+#[macro_export]
+macro_rules! string_schema {
+    ($($type:ty),+ $(,)?) => {$(
+        impl $crate::types::__schemars::JsonSchema for $type {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($type).into()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(
+                _: &mut $crate::types::__schemars::SchemaGenerator,
+            ) -> $crate::types::__schemars::Schema {
+                $crate::types::__schemars::json_schema!({"type": "string"})
+            }
+        }
+    )+};
+}
+
+/// A schema for a value Ansible types as `raw` (several shapes accepted).
+fn raw_schema(description: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["string", "number"],
+        "x-ansible-type": "raw",
+        "description": description,
+    })
+}
+
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        raw_schema("a duration such as 90s, 1m30s or 500ms; a bare number is seconds")
+    }
+}
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        raw_schema("a size such as 10GiB or 500MB; a bare number is bytes")
+    }
+}
+
+impl schemars::JsonSchema for Percent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Percent".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["number", "string"],
+            "x-ansible-type": "float",
+            "minimum": 0,
+            "maximum": 100,
+        })
+    }
+}
+
+impl serde::Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for List<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("List_{}", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    /// A list; a comma-separated string or a single item is accepted too.
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let items = generator.subschema_for::<T>();
+        schemars::json_schema!({
+            "type": ["array", "string"],
+            "x-ansible-type": "list",
+            "items": items,
+        })
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for StrOrMap<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("StrOrMap_{}", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    /// The mapping's schema, marked `raw`: a string stands for its [`Shorthand::FIELD`].
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = generator.subschema_for::<T>();
+        schema.insert("x-ansible-type".into(), "raw".into());
+        schema
+    }
+}
+
+#[doc(hidden)]
+pub use schemars as __schemars;
 #[doc(hidden)]
 pub use serde as __serde;
 

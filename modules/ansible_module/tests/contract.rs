@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ansible_module::types::{boolean, ByteSize, Duration, List, Percent, Shorthand, StrOrMap};
-use ansible_module::{Context, Module, Response};
+use ansible_module::{Context, Error, Module, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::Write;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
     name: String,
@@ -30,7 +30,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Item {
     host: Host,
@@ -58,6 +58,7 @@ impl std::str::FromStr for Host {
 }
 
 ansible_module::deserialize_from_str!(Host);
+ansible_module::string_schema!(Host);
 
 struct Probe;
 
@@ -66,12 +67,17 @@ impl Module for Probe {
     const NAME: &'static str = "probe";
     const VERSION: &'static str = "1.0.0";
     const SUMMARY: &'static str = "A module for the contract's tests.";
-    const PARAMETERS: &'static [&'static str] = &[
-        "name", "timeout", "size", "limit", "enabled", "password", "items",
-    ];
+    const SUPPORTS_CHECK_MODE: bool = true;
+
+    fn argument_spec() -> serde_json::Map<String, Value> {
+        ansible_module::spec::argument_spec::<Args>()
+    }
     const NO_LOG: &'static [&'static str] = &["password"];
 
-    fn run(args: Args, ctx: &Context) -> Response {
+    fn run(args: Args, ctx: &Context) -> Result<Response, Error> {
+        if args.name == "error" {
+            return Err(Error::Failed("the module gave up".into()));
+        }
         let mut response = Response::ok(format!("hello {}", args.name));
         response
             .insert("check_mode", ctx.check_mode)
@@ -94,7 +100,7 @@ impl Module for Probe {
         if let Some(password) = args.password {
             response.warn(format!("the password is {password}"));
         }
-        response
+        Ok(response)
     }
 }
 
@@ -300,4 +306,184 @@ fn value_types_parse_what_users_write() {
 
     assert_eq!("90%".parse::<Percent>().unwrap().0, 90.0);
     assert!("-1".parse::<Percent>().is_err());
+}
+
+/// A module that cannot run in check mode.
+struct Changer;
+
+impl Module for Changer {
+    type Args = Args;
+    const NAME: &'static str = "changer";
+    const VERSION: &'static str = "1.0.0";
+    const SUMMARY: &'static str = "Changes things.";
+    const SUPPORTS_CHECK_MODE: bool = false;
+
+    fn run(args: Args, _ctx: &Context) -> Result<Response, Error> {
+        let mut response = Response::ok(format!("changed {}", args.name));
+        response
+            .set_changed(true)
+            .set_diff(json!({"state": "absent"}), json!({"state": "present"}))
+            .warn("the old setting is gone")
+            .deprecate("parameter 'size' will be removed", "2.0.0");
+        Ok(response)
+    }
+}
+
+#[test]
+fn a_module_without_check_mode_is_skipped_with_ansibles_message() {
+    let out =
+        ansible_module::run_value::<Changer>(json!({"name": "x", "_ansible_check_mode": true}))
+            .to_value();
+    assert_eq!(out["skipped"], true, "{out}");
+    assert_eq!(out["changed"], false);
+    assert_eq!(out["failed"], false);
+    assert_eq!(
+        out["msg"],
+        "remote module (changer) does not support check mode"
+    );
+    // Outside check mode it runs.
+    let out = ansible_module::run_value::<Changer>(json!({"name": "x"})).to_value();
+    assert_eq!(out["msg"], "changed x");
+    assert!(out.get("skipped").is_none());
+}
+
+#[test]
+fn diff_changed_warnings_and_deprecations_reach_the_result() {
+    let out = ansible_module::run_value::<Changer>(json!({"name": "x"})).to_value();
+    assert_eq!(out["changed"], true);
+    assert_eq!(
+        out["diff"],
+        json!({"before": {"state": "absent"}, "after": {"state": "present"}})
+    );
+    assert_eq!(out["warnings"], json!(["the old setting is gone"]));
+    assert_eq!(
+        out["deprecations"],
+        json!([{"msg": "parameter 'size' will be removed", "version": "2.0.0"}])
+    );
+}
+
+#[test]
+fn an_error_from_run_is_a_failed_result_with_its_message() {
+    let out = run(json!({"name": "error"}));
+    assert_eq!(out["failed"], true);
+    assert_eq!(out["msg"], "the module gave up");
+}
+
+#[test]
+fn parameter_names_come_from_the_args_type_through_serde() {
+    assert_eq!(
+        ansible_module::spec::field_names::<Args>(),
+        ["name", "timeout", "size", "limit", "enabled", "password", "items"]
+    );
+    assert_eq!(
+        ansible_module::spec::names_only::<Item>()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["host", "port"]
+    );
+}
+
+#[test]
+fn the_argument_spec_comes_from_the_args_type() {
+    let spec = ansible_module::spec::argument_spec::<Args>();
+    let names: Vec<&String> = spec.keys().collect();
+    assert_eq!(
+        names,
+        ["enabled", "items", "limit", "name", "password", "size", "timeout"]
+    );
+    assert_eq!(spec["name"], json!({"type": "str", "required": true}));
+    assert_eq!(spec["enabled"], json!({"type": "bool", "default": true}));
+    assert_eq!(spec["timeout"]["type"], "raw");
+    assert_eq!(spec["limit"]["type"], "float");
+    assert_eq!(spec["items"]["type"], "list");
+    assert_eq!(spec["items"]["elements"], "raw");
+    assert_eq!(
+        spec["items"]["suboptions"],
+        json!({"host": {"type": "str", "required": true}, "port": {"type": "int"}})
+    );
+}
+
+#[test]
+fn short_secrets_are_not_masked_inside_other_strings() {
+    let out = run(json!({"name": "1 and 1", "password": "1"}));
+    // The value itself is hidden wherever it stands alone...
+    assert_eq!(
+        out["invocation"]["module_args"]["password"],
+        "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    );
+    // ...but a one-character secret does not blank every "1" of the output.
+    assert_eq!(out["msg"], "hello 1 and 1");
+}
+
+#[test]
+fn url_passwords_never_leave_the_process() {
+    let out = run(json!({"name": "http://admin:Pa55word@db.internal/"}));
+    let text = out.to_string();
+    assert!(!text.contains("Pa55word"), "{text}");
+    assert_eq!(out["msg"], "hello http://admin:********@db.internal/");
+}
+
+#[test]
+fn artifacts_are_masked_like_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    ansible_module::secrets::register("artifact-secret-42");
+    let path = dir.path().join("report.json");
+    ansible_module::atomic::write(
+        &path,
+        b"{\"token\": \"artifact-secret-42\", \"url\": \"https://u:pw12@h/\"}",
+        0o644,
+    )
+    .unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        written,
+        "{\"token\": \"********\", \"url\": \"https://u:********@h/\"}"
+    );
+    let streamed = dir.path().join("streamed.txt");
+    ansible_module::atomic::write_with(&streamed, 0o644, |out| {
+        out.write_all(b"line one artifact-sec")?;
+        out.write_all(b"ret-42 split across writes\nline two\n")
+    })
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&streamed).unwrap(),
+        "line one ******** split across writes\nline two\n"
+    );
+}
+
+#[test]
+fn invocation_echoes_long_values_cut_short() {
+    let long = "x".repeat(5000);
+    let many: Vec<String> = (0..150).map(|i| format!("h{i}")).collect();
+    let out = run(json!({"name": long, "items": many}));
+    let echoed = out["invocation"]["module_args"]["name"].as_str().unwrap();
+    assert!(
+        echoed.ends_with("... (3976 characters not shown)"),
+        "{echoed}"
+    );
+    let items = out["invocation"]["module_args"]["items"]
+        .as_array()
+        .unwrap();
+    assert_eq!(items.len(), 101);
+    assert_eq!(items[100], "... (50 more items not shown)");
+}
+
+#[test]
+fn an_oversized_arguments_file_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("args.json");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(ansible_module::args::MAX_ARGS_FILE_BYTES + 1)
+        .unwrap();
+    let out = ansible_module::run_file::<Probe>(&path).to_value();
+    assert_eq!(out["failed"], true);
+    let msg = out["msg"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "is {} bytes, more than the {} bytes a module reads",
+            ansible_module::args::MAX_ARGS_FILE_BYTES + 1,
+            ansible_module::args::MAX_ARGS_FILE_BYTES
+        )),
+        "{msg}"
+    );
 }

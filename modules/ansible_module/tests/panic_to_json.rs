@@ -3,12 +3,12 @@
 //! own output cannot mix into stdout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ansible_module::{Context, Module, Response};
+use ansible_module::{Context, Error, Module, Response};
 use std::process::Command;
 
 struct Panics;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Args {}
 
 impl Module for Panics {
@@ -16,9 +16,9 @@ impl Module for Panics {
     const NAME: &'static str = "panics";
     const VERSION: &'static str = "0.0.0";
     const SUMMARY: &'static str = "Panics on purpose.";
-    const PARAMETERS: &'static [&'static str] = &[];
+    const SUPPORTS_CHECK_MODE: bool = true;
 
-    fn run(_args: Args, _ctx: &Context) -> Response {
+    fn run(_args: Args, _ctx: &Context) -> Result<Response, Error> {
         let thread = std::thread::spawn(|| -> u32 { panic!("deliberate failure in a worker") });
         let _ = thread.join();
         unreachable!("the panic hook exits the process first")

@@ -44,7 +44,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     #[serde(default)]
@@ -75,15 +75,18 @@ pub struct Args {
     pub docker_host: Option<DockerHost>,
     /// The per-check timeout for checks that set none.
     #[serde(default)]
+    #[schemars(extend("default" = "5s"))]
     pub timeout: Option<Duration>,
     /// The limit for the whole run, waiting included. Defaults to 60s plus `wait_timeout`.
     #[serde(default)]
+    #[schemars(extend("default" = "60s"))]
     pub deadline: Option<Duration>,
     /// How long to keep re-running failed checks until every mandatory one passes.
     #[serde(default)]
     pub wait_timeout: Option<Duration>,
     /// The pause between attempts while waiting.
     #[serde(default)]
+    #[schemars(extend("default" = "2s"))]
     pub interval: Option<Duration>,
     /// Where to write the host's summary document (JSON).
     #[serde(default)]
@@ -102,7 +105,7 @@ pub struct Args {
 macro_rules! check_params {
     ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, serde::Deserialize)]
+        #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $($body)*
@@ -143,6 +146,23 @@ pub(crate) fn yes() -> bool {
 /// and off by `false` or `null`; Ansible's boolean spellings (`yes`, `"on"`, ...) are accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Toggle<T>(pub Option<T>);
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Toggle<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Toggle_{}", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    /// The settings' mapping, marked `raw`: `true`/`false` switch the check with defaults.
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = generator.subschema_for::<T>();
+        schema.insert("x-ansible-type".into(), "raw".into());
+        schema
+    }
+}
 
 impl<T> Toggle<T> {
     pub fn enabled(&self) -> Option<&T> {

@@ -50,7 +50,7 @@ pub mod summary;
 pub mod verdict;
 
 use ansible_module::types::{Duration, StrOrMap};
-use ansible_module::{Context, Module, Response};
+use ansible_module::{Context, Error, Module, Response};
 use args::Args;
 use checks::container::{AllContainers, Container};
 use checks::disk::Disk;
@@ -75,39 +75,43 @@ impl Module for HealthCheck {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SUMMARY: &'static str =
         "Post-deploy host health checks: disks, memory, load, TCP, HTTP(S), NVIDIA GPUs, systemd units and containers.";
-    const PARAMETERS: &'static [&'static str] = args::PARAMETERS;
+    const SUPPORTS_CHECK_MODE: bool = true;
+
+    fn argument_spec() -> serde_json::Map<String, serde_json::Value> {
+        ansible_module::spec::argument_spec::<Args>()
+    }
     const NO_LOG: &'static [&'static str] = args::NO_LOG;
 
-    fn run(args: Args, ctx: &Context) -> Response {
+    fn run(args: Args, ctx: &Context) -> Result<Response, Error> {
         let started = Instant::now();
+        // Passwords in URLs are secrets even where no parameter is marked no_log.
+        for StrOrMap(spec) in args.http.iter().flatten() {
+            if let Some(password) = spec.url.0.password() {
+                ansible_module::secrets::register(password);
+            }
+        }
+        ansible_module::on_interrupt(runner::report_so_far);
         let started_at = ansible_module::time::now_rfc3339();
-        let waiting = match waiting(&args) {
-            Ok(waiting) => waiting,
-            Err(message) => return Response::failed(message),
-        };
+        let waiting = waiting(&args)?;
         let deadline = args.deadline.unwrap_or_else(|| {
             let wait = waiting.map_or(std::time::Duration::ZERO, |w| w.wait_timeout.get());
             Duration(args::DEFAULT_DEADLINE.get() + wait)
         });
-        let plans = match plan(&args) {
-            Ok(plans) if plans.is_empty() => {
-                return Response::failed(
-                    "no checks given: set at least one of disks, memory, load, tcp, http, gpus, systemd, system_state, containers, containers_all_healthy",
-                )
-            }
-            Ok(plans) => plans,
-            Err(message) => return Response::failed(message),
-        };
-        let runtime = match tokio::runtime::Builder::new_current_thread()
+        // The HTTP clients are built once per run and shared by every attempt.
+        let mut clients = Clients::default();
+        let plans = plan(&args, &mut clients)?;
+        if plans.is_empty() {
+            return Err(Error::Failed(
+                "no checks given: set at least one of disks, memory, load, tcp, http, gpus, systemd, system_state, containers, containers_all_healthy".into(),
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-        {
-            Ok(runtime) => runtime,
-            Err(err) => return Response::failed(format!("cannot start the async runtime: {err}")),
-        };
+            .map_err(|err| Error::Failed(format!("cannot start the async runtime: {err}")))?;
         let run = runtime.block_on(runner::run_until_healthy(
             plans,
-            || plan(&args),
+            || plan(&args, &mut clients),
             deadline,
             waiting,
         ));
@@ -144,17 +148,18 @@ impl Module for HealthCheck {
         response
             .insert("checks", &results)
             .insert("summary", &summary);
-        response
+        Ok(response)
     }
 }
 
 /// Reads `wait_timeout` and `interval`; `None` when the run should not wait.
-fn waiting(args: &Args) -> Result<Option<runner::Waiting>, String> {
+fn waiting(args: &Args) -> Result<Option<runner::Waiting>, Error> {
     let interval = args.interval.unwrap_or(args::DEFAULT_INTERVAL);
     if interval.get() < std::time::Duration::from_millis(10) {
-        return Err(format!(
-            "parameter 'interval': {interval} is too short (expected at least 10ms)"
-        ));
+        return Err(Error::InvalidParameter {
+            name: "interval".into(),
+            message: format!("{interval} is too short (expected at least 10ms)"),
+        });
     }
     Ok(args
         .wait_timeout
@@ -193,14 +198,17 @@ impl Planner {
 }
 
 /// The system bus for `systemd_bus` (or the default one); the error names the parameter.
-pub fn bus(address: Option<&str>) -> Result<Bus, String> {
-    Bus::new(address).map_err(|err| format!("parameter 'systemd_bus': {err}"))
+pub fn bus(address: Option<&str>) -> Result<Bus, Error> {
+    Bus::new(address).map_err(|err| Error::InvalidParameter {
+        name: "systemd_bus".into(),
+        message: err.to_string(),
+    })
 }
 
 /// Turns the parameters into checks, in a stable order (disks, memory, load, gpus, tcp, http,
 /// systemd, containers), so that index `i` is the same check on every attempt of a
 /// wait-until-healthy run.
-fn plan(args: &Args) -> Result<Vec<Planned>, String> {
+fn plan(args: &Args, clients: &mut Clients) -> Result<Vec<Planned>, Error> {
     let default_timeout = args.timeout.unwrap_or(args::DEFAULT_TIMEOUT);
     let mut planner = Planner {
         default_timeout: default_timeout.get(),
@@ -225,9 +233,8 @@ fn plan(args: &Args) -> Result<Vec<Planned>, String> {
         let name = spec.address.to_string();
         planner.add(Tcp, spec.clone(), spec.common(), &name);
     }
-    let mut clients = Clients::default();
     for (index, StrOrMap(spec)) in args.http.iter().flatten().enumerate() {
-        let check = Http::new(spec, &mut clients, &format!("http[{index}]"))?;
+        let check = Http::new(spec, clients, &format!("http[{index}]"))?;
         planner.add(check, spec.clone(), spec.common(), spec.url.0.as_str());
     }
     // One bus per attempt: a bus that was down on the first attempt may be up on the next.

@@ -37,7 +37,9 @@ pub async fn run_all(
     loop {
         match tokio::time::timeout_at(deadline_at, set.join_next()).await {
             Ok(Some(Ok((index, outcome, took)))) => {
-                slots[index] = Some(waiting[index].result(outcome, took));
+                let result = waiting[index].result(outcome, took);
+                record_progress(&result);
+                slots[index] = Some(result);
             }
             // A panicking check is turned into JSON by the panic hook before this is reached;
             // a cancelled one cannot happen before the deadline.
@@ -66,6 +68,35 @@ pub async fn run_all(
         .collect()
 }
 
+/// The results finished so far in this process, newest last: what a signal's result reports.
+fn progress() -> &'static std::sync::Mutex<Vec<CheckResult>> {
+    static PROGRESS: std::sync::OnceLock<std::sync::Mutex<Vec<CheckResult>>> =
+        std::sync::OnceLock::new();
+    PROGRESS.get_or_init(Default::default)
+}
+
+fn record_progress(result: &CheckResult) {
+    if let Ok(mut done) = progress().lock() {
+        // A check re-run while waiting replaces its earlier line.
+        done.retain(|r| !(r.kind == result.kind && r.name == result.name));
+        done.push(result.clone());
+    }
+}
+
+/// The interrupt report ([`ansible_module::on_interrupt`]): the checks finished so far.
+pub fn report_so_far() -> ansible_module::Response {
+    let done = match progress().try_lock() {
+        Ok(done) => done.clone(),
+        Err(_) => Vec::new(),
+    };
+    let mut response = ansible_module::Response::ok(format!(
+        "{} check(s) finished before the interruption",
+        done.len()
+    ));
+    response.insert("checks", &done);
+    response
+}
+
 /// Settings of a wait-until-healthy run.
 #[derive(Debug, Clone, Copy)]
 pub struct Waiting {
@@ -84,14 +115,14 @@ pub struct Run {
 /// Runs all checks, then, while a mandatory check fails and `waiting` allows, pauses and runs
 /// the failed checks again (services come up late after a deploy). `replan` gives fresh checks
 /// in the same order as `first`, so index `i` is the same check on every attempt.
-pub async fn run_until_healthy<F>(
+pub async fn run_until_healthy<F, E>(
     first: Vec<Planned>,
     mut replan: F,
     deadline: Duration,
     waiting: Option<Waiting>,
 ) -> Run
 where
-    F: FnMut() -> Result<Vec<Planned>, String>,
+    F: FnMut() -> Result<Vec<Planned>, E>,
 {
     let started = Instant::now();
     let deadline_at = started + deadline.get();

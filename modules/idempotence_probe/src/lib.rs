@@ -44,13 +44,13 @@ impl Module for IdempotenceProbe {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SUMMARY: &'static str =
         "Snapshot host state (files, units, packages, sysctl, accounts) and report drift from it.";
-    const PARAMETERS: &'static [&'static str] = args::PARAMETERS;
+    const SUPPORTS_CHECK_MODE: bool = true;
 
-    fn run(args: args::Args, ctx: &Context) -> Response {
+    fn run(args: args::Args, ctx: &Context) -> Result<Response, ansible_module::Error> {
         let outcome = match args.state {
             args::State::Snapshot => probe::snapshot(&args, ctx),
             args::State::Compare => probe::compare(&args, ctx),
         };
-        outcome.unwrap_or_else(|err| Response::failed(err.to_string()))
+        Ok(outcome.unwrap_or_else(|err| Response::failed(err.to_string())))
     }
 }

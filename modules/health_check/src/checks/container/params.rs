@@ -179,3 +179,4 @@ pub fn default_docker_host(docker_host_env: Option<&str>) -> DockerHost {
         .and_then(|value| value.parse().ok())
         .unwrap_or_default()
 }
+ansible_module::string_schema!(ContainerName, DockerHost);

@@ -59,3 +59,4 @@ impl<'de> Deserialize<'de> for DriverVersion {
         }
     }
 }
+ansible_module::string_schema!(DriverVersion);

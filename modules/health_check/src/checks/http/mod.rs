@@ -49,16 +49,22 @@ pub struct HttpResponse {
 
 impl Http {
     /// Checks the headers (the error names the parameter) and takes this entry's client.
-    pub fn new(spec: &HttpParams, clients: &mut Clients, parameter: &str) -> Result<Self, String> {
+    pub fn new(
+        spec: &HttpParams,
+        clients: &mut Clients,
+        parameter: &str,
+    ) -> Result<Self, ansible_module::Error> {
+        let invalid = |message: String| ansible_module::Error::InvalidParameter {
+            name: format!("{parameter}.headers"),
+            message,
+        };
         let mut headers = HeaderMap::new();
         for (name, value) in &spec.headers {
-            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                format!("parameter '{parameter}.headers': invalid header name {name:?}")
-            })?;
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(format!("invalid header name {name:?}")))?;
             // The value is never shown: headers carry credentials.
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                format!("parameter '{parameter}.headers': invalid value for header {name:?}")
-            })?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| invalid(format!("invalid value for header {name:?}")))?;
             headers.insert(header, value);
         }
         Ok(Self {

@@ -86,3 +86,18 @@ ansible_module::keyword_enum! {
         Head => "HEAD",
     }
 }
+ansible_module::string_schema!(HttpUrl);
+
+impl schemars::JsonSchema for StatusCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusCode".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "minimum": 100, "maximum": 599})
+    }
+}

@@ -89,7 +89,7 @@ fn bad_headers_name_the_parameter() {
         .err()
         .unwrap();
     assert_eq!(
-        err,
+        err.to_string(),
         "parameter 'http[0].headers': invalid header name \"bad name\""
     );
 }

@@ -51,3 +51,23 @@ impl<'de> Deserialize<'de> for LoadWindow {
         }
     }
 }
+
+impl schemars::JsonSchema for LoadWindow {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LoadWindow".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "enum": [1, 5, 15]})
+    }
+}
+
+impl serde::Serialize for LoadWindow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.minutes())
+    }
+}

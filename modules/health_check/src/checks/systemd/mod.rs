@@ -26,19 +26,18 @@ pub struct SystemState {
 }
 
 /// Checks the combinations serde cannot; the error names the parameter (`systemd[2]`).
-pub fn validate(spec: &SystemdParams, parameter: &str) -> Result<(), String> {
+pub fn validate(spec: &SystemdParams, parameter: &str) -> Result<(), ansible_module::Error> {
     if spec.max_restarts.is_some() && spec.unit.suffix() != "service" {
-        return Err(format!(
-            "parameter '{parameter}.max_restarts': only .service units count restarts, \
-             not {}",
-            spec.unit
-        ));
+        return Err(ansible_module::Error::InvalidParameter {
+            name: format!("{parameter}.max_restarts"),
+            message: format!("only .service units count restarts, not {}", spec.unit),
+        });
     }
     if spec.min_uptime.is_some() && spec.state != UnitStateWanted::Active {
-        return Err(format!(
-            "parameter '{parameter}.min_uptime': needs state active, not {}",
-            spec.state.as_str()
-        ));
+        return Err(ansible_module::Error::InvalidParameter {
+            name: format!("{parameter}.min_uptime"),
+            message: format!("needs state active, not {}", spec.state.as_str()),
+        });
     }
     Ok(())
 }

@@ -161,3 +161,4 @@ ansible_module::keyword_enum! {
         Unknown => "unknown",
     }
 }
+ansible_module::string_schema!(UnitName);

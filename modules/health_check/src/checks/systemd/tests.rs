@@ -167,7 +167,7 @@ fn combinations_are_checked_when_planning() {
     .err()
     .unwrap();
     assert_eq!(
-        err,
+        err.to_string(),
         "parameter 'systemd[0].max_restarts': only .service units count restarts, not a.socket"
     );
     let err = validate(
@@ -177,10 +177,10 @@ fn combinations_are_checked_when_planning() {
     .err()
     .unwrap();
     assert_eq!(
-        err,
+        err.to_string(),
         "parameter 'systemd[3].min_uptime': needs state active, not any"
     );
-    let err = crate::bus(Some("nonsense")).err().unwrap();
+    let err = crate::bus(Some("nonsense")).err().unwrap().to_string();
     assert!(
         err.starts_with("parameter 'systemd_bus': invalid D-Bus address \"nonsense\""),
         "{err}"

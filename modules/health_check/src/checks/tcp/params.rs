@@ -68,3 +68,4 @@ impl fmt::Display for HostPort {
 }
 
 ansible_module::deserialize_from_str!(HostPort);
+ansible_module::string_schema!(HostPort);
