@@ -306,7 +306,9 @@ def test_ansible_doc_documents_exactly_the_parameters_of_the_code(probe_binary, 
 
 def test_the_binary_by_hand_help_version_and_one_json_object(probe_binary, tmp_path):
     help_text = subprocess.run([str(probe_binary), "--help"], capture_output=True, text=True)
-    assert help_text.returncode == 0 and "state, name, snapshot_dir" in help_text.stdout
+    assert help_text.returncode == 0, help_text.stderr
+    parameters = help_text.stdout.split("Parameters: ", 1)[1].splitlines()[0]
+    assert set(parameters.split(", ")) == set(code_parameters()), help_text.stdout
     version = subprocess.run([str(probe_binary), "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("idempotence_probe ")
     bad = tmp_path / "bad.json"
