@@ -128,6 +128,7 @@ demo: install
 # ci-artifacts/bench/health_check.json.
 bench: install
 	$(VENV_BIN)/python scripts/bench_health_check.py
+	$(VENV_BIN)/python scripts/bench_idempotence_probe.py
 
 # Whole playbook runs against 1/4/8/16 nspawn machines over SSH: the module with a cold and a
 # warm host cache, Ansible's own modules, the same under Mitogen, a do-nothing binary module.
