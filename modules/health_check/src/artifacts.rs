@@ -83,91 +83,112 @@ pub fn render_json(summary: &Summary, results: &[CheckResult]) -> String {
     text
 }
 
-/// JUnit XML, one testcase per check, for CI dashboards. Failed checks are `<failure>` with
-/// `type` mandatory or advisory; skipped checks are `<skipped>`.
+/// JUnit XML, one testcase per check, for CI dashboards. A failed mandatory check is a
+/// `<failure>`; a failed advisory check does not fail the build, so it is `<skipped>` with its
+/// message (as is a check that could not apply here); warnings carry a `<system-out>` line.
 pub fn render_junit(summary: &Summary, results: &[CheckResult]) -> String {
     let seconds = |ms: f64| format!("{:.3}", ms / 1000.0);
+    let failures = results
+        .iter()
+        .filter(|r| r.status == Status::Fail && r.mandatory)
+        .count();
+    let skipped = results
+        .iter()
+        .filter(|r| r.status == Status::Skip || (r.status == Status::Fail && !r.mandatory))
+        .count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
-        "<testsuites name=\"health_check\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" errors=\"0\" time=\"{}\">",
-        summary.total,
-        summary.fail,
-        summary.skip,
+        "<testsuites name=\"health_check\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"0\" time=\"{}\">",
+        results.len(),
         seconds(summary.duration_ms)
     );
     let _ = writeln!(
         xml,
-        "  <testsuite name=\"health_check.{}\" hostname=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" errors=\"0\" time=\"{}\" timestamp=\"{}\">",
-        xml_escape(&summary.host),
-        xml_escape(&summary.host),
-        summary.total,
-        summary.fail,
-        summary.skip,
+        "  <testsuite name=\"health_check.{host}\" hostname=\"{host}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"0\" time=\"{}\" timestamp=\"{}\">",
+        results.len(),
         seconds(summary.duration_ms),
         xml_escape(summary.started_at.trim_end_matches('Z')),
+        host = xml_escape(&summary.host),
     );
     for result in results {
-        let _ = write!(
+        let _ = writeln!(
             xml,
-            "    <testcase classname=\"health_check.{}\" name=\"{}\" time=\"{}\"",
+            "    <testcase classname=\"health_check.{}\" name=\"{}\" time=\"{}\">",
             xml_escape(result.kind.as_str()),
             xml_escape(&result.name),
             seconds(result.duration_ms)
         );
         let detail = xml_escape(&format!(
-            "expected: {}\nobserved: {}\nmessage: {}",
-            result.expected, result.observed, result.message
+            "expected: {}\nobserved: {}\nmessage: {}\nstatus: {}{}",
+            result.expected,
+            result.observed,
+            result.message,
+            result.status.as_str(),
+            if result.mandatory { "" } else { " (advisory)" }
         ));
-        match result.status {
-            Status::Fail => {
-                let _ = write!(
+        let message = xml_escape(&result.message);
+        match (result.status, result.mandatory) {
+            (Status::Fail, true) => {
+                let _ = writeln!(
                     xml,
-                    ">\n      <failure type=\"{}\" message=\"{}\">{detail}</failure>\n    </testcase>\n",
-                    if result.mandatory { "mandatory" } else { "advisory" },
-                    xml_escape(&result.message)
+                    "      <failure type=\"mandatory\" message=\"{message}\">{detail}</failure>"
                 );
             }
-            Status::Skip => {
-                let _ = write!(
+            (Status::Fail, false) => {
+                let _ = writeln!(
                     xml,
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    xml_escape(&result.message)
+                    "      <skipped message=\"advisory check failed: {message}\"/>\n      <system-out>{detail}</system-out>"
                 );
             }
-            Status::Pass | Status::Warn => {
-                let _ = write!(
-                    xml,
-                    ">\n      <system-out>{}status: {}</system-out>\n    </testcase>\n",
-                    detail + "\n",
-                    result.status.as_str()
-                );
+            (Status::Skip, _) => {
+                let _ = writeln!(xml, "      <skipped message=\"{message}\"/>");
+            }
+            (Status::Pass | Status::Warn, _) => {
+                let _ = writeln!(xml, "      <system-out>{detail}</system-out>");
             }
         }
+        xml.push_str("    </testcase>\n");
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
 }
 
-/// A node_exporter textfile-collector file.
+/// The states a check or a run can be in, in the order the textfile lists them.
+const STATES: [Status; 4] = [Status::Pass, Status::Warn, Status::Fail, Status::Skip];
+
+/// A node_exporter textfile-collector file in the style of node_exporter and
+/// systemd_exporter: one series per state with the current one at 1 (so an alert is
+/// `health_check_status{state="fail"} == 1`), base units, and an info metric with the version.
+/// Check names are unique within a run, so no two series collide.
 pub fn render_prometheus(summary: &Summary, results: &[CheckResult]) -> String {
     let mut text = String::new();
+    let _ = write!(
+        text,
+        "# HELP health_check_info The health_check module that wrote this file.\n\
+         # TYPE health_check_info gauge\n\
+         health_check_info{{version=\"{}\"}} 1\n",
+        label_escape(env!("CARGO_PKG_VERSION"))
+    );
     text.push_str(
-        "# HELP health_check_status Result of one health check: 0 pass, 1 warn, 2 fail, 3 skip.\n\
+        "# HELP health_check_status Whether a health check is in this state (1) or not (0).\n\
          # TYPE health_check_status gauge\n",
     );
     for r in results {
-        let _ = writeln!(
-            text,
-            "health_check_status{{kind=\"{}\",name=\"{}\",mandatory=\"{}\"}} {}",
-            label_escape(r.kind.as_str()),
-            label_escape(&r.name),
-            r.mandatory,
-            status_value(r.status)
-        );
+        for state in STATES {
+            let _ = writeln!(
+                text,
+                "health_check_status{{kind=\"{}\",name=\"{}\",mandatory=\"{}\",state=\"{}\"}} {}",
+                label_escape(r.kind.as_str()),
+                label_escape(&r.name),
+                r.mandatory,
+                state.as_str(),
+                u8::from(r.status == state)
+            );
+        }
     }
     text.push_str(
-        "# HELP health_check_duration_seconds How long one health check took.\n\
+        "# HELP health_check_duration_seconds How long the last attempt of a health check took.\n\
          # TYPE health_check_duration_seconds gauge\n",
     );
     for r in results {
@@ -179,29 +200,55 @@ pub fn render_prometheus(summary: &Summary, results: &[CheckResult]) -> String {
             r.duration_ms / 1000.0
         );
     }
+    text.push_str(
+        "# HELP health_check_host_status Whether the host's overall result is in this state (1) or not (0).\n\
+         # TYPE health_check_host_status gauge\n",
+    );
+    for state in [Status::Pass, Status::Warn, Status::Fail] {
+        let _ = writeln!(
+            text,
+            "health_check_host_status{{state=\"{}\"}} {}",
+            state.as_str(),
+            u8::from(summary.status == state)
+        );
+    }
+    text.push_str(
+        "# HELP health_check_checks Checks of the last run, by state.\n\
+         # TYPE health_check_checks gauge\n",
+    );
+    for (state, count) in [
+        (Status::Pass, summary.pass),
+        (Status::Warn, summary.warn),
+        (Status::Fail, summary.fail),
+        (Status::Skip, summary.skip),
+    ] {
+        let _ = writeln!(
+            text,
+            "health_check_checks{{state=\"{}\"}} {count}",
+            state.as_str()
+        );
+    }
     let _ = write!(
         text,
-        "# HELP health_check_summary_status The host's overall result: 0 pass, 1 warn, 2 fail.\n\
-         # TYPE health_check_summary_status gauge\n\
-         health_check_summary_status {}\n\
-         # HELP health_check_last_run_timestamp_seconds When the last run finished.\n\
+        "# HELP health_check_attempts How many times the last run ran its failing checks.\n\
+         # TYPE health_check_attempts gauge\n\
+         health_check_attempts {}\n\
+         # HELP health_check_run_duration_seconds How long the last run took.\n\
+         # TYPE health_check_run_duration_seconds gauge\n\
+         health_check_run_duration_seconds {}\n\
+         # HELP health_check_last_run_timestamp_seconds When the last run finished, in seconds since the epoch.\n\
          # TYPE health_check_last_run_timestamp_seconds gauge\n\
          health_check_last_run_timestamp_seconds {}\n",
-        status_value(summary.status),
+        summary.attempts,
+        summary.duration_ms / 1000.0,
         ansible_module::time::unix_now()
     );
     text
 }
 
-fn status_value(status: Status) -> u8 {
-    match status {
-        Status::Pass => 0,
-        Status::Warn => 1,
-        Status::Fail => 2,
-        Status::Skip => 3,
-    }
-}
-
+/// Escapes text for an XML attribute or element. Characters XML 1.0 cannot carry at all,
+/// escaped or not (C0 controls other than tab, newline and carriage return; U+FFFE, U+FFFF),
+/// become U+FFFD, so any check name gives a document every parser accepts.
 fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -211,8 +258,8 @@ fn xml_escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('?'),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -256,30 +303,53 @@ mod tests {
     }
 
     #[test]
-    fn junit_is_escaped_and_counts_failures() {
+    fn junit_is_escaped_and_advisory_failures_are_skipped() {
         let (summary, results) = fixture();
         let xml = render_junit(&summary, &results);
         assert!(
-            xml.contains("tests=\"3\" failures=\"2\" skipped=\"0\""),
+            xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""),
             "{xml}"
         );
         assert!(xml.contains("name=\"db&quot;x\""));
         assert!(xml.contains("<failure type=\"mandatory\""));
-        assert!(xml.contains("<failure type=\"advisory\""));
+        assert!(!xml.contains("<failure type=\"advisory\""));
+        assert!(xml
+            .contains("<skipped message=\"advisory check failed: metrics &quot;quoted&quot;\"/>"));
         assert!(xml.contains("used 95% &lt;&amp;&gt;"));
         assert!(!xml.contains("<&>"));
     }
 
     #[test]
-    fn prometheus_textfile_format() {
+    fn junit_replaces_characters_xml_cannot_carry() {
+        let (summary, mut results) = fixture();
+        results[0].name = "a\u{1}b\u{b}c\u{FFFE}d\te".into();
+        let xml = render_junit(&summary, &results);
+        assert!(
+            xml.contains("name=\"a\u{FFFD}b\u{FFFD}c\u{FFFD}d\te\""),
+            "{xml}"
+        );
+        assert!(!xml.contains('\u{1}') && !xml.contains('\u{b}') && !xml.contains('\u{FFFE}'));
+    }
+
+    #[test]
+    fn prometheus_textfile_has_one_series_per_state_and_an_info_metric() {
         let (summary, results) = fixture();
         let text = render_prometheus(&summary, &results);
-        assert!(
-            text.contains("health_check_status{kind=\"disk\",name=\"/\",mandatory=\"true\"} 0\n")
-        );
-        assert!(text
-            .contains("health_check_status{kind=\"tcp\",name=\"db\\\"x\",mandatory=\"true\"} 2\n"));
-        assert!(text.contains("health_check_summary_status 2\n"));
+        assert!(text.contains(
+            "health_check_status{kind=\"disk\",name=\"/\",mandatory=\"true\",state=\"pass\"} 1\n"
+        ));
+        assert!(text.contains(
+            "health_check_status{kind=\"disk\",name=\"/\",mandatory=\"true\",state=\"fail\"} 0\n"
+        ));
+        assert!(text.contains(
+            "health_check_status{kind=\"tcp\",name=\"db\\\"x\",mandatory=\"true\",state=\"fail\"} 1\n"
+        ));
+        assert!(text.contains(&format!(
+            "health_check_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(text.contains("health_check_host_status{state=\"fail\"} 1\n"));
+        assert!(!text.contains("_summary_"), "{text}");
         assert!(text.ends_with('\n'));
     }
 

@@ -73,11 +73,23 @@ impl Summary {
     /// The task's one-line `msg`.
     pub fn message(&self, results: &[CheckResult]) -> String {
         if self.status == Status::Fail {
-            let failures: Vec<String> = results
+            let failed: Vec<&CheckResult> = results
                 .iter()
                 .filter(|r| r.status == Status::Fail && r.mandatory)
+                .collect();
+            // A msg listing a thousand failures helps nobody: name the first few, count the
+            // rest (every one is in `checks` and `summary.mandatory_failed`).
+            let mut failures: Vec<String> = failed
+                .iter()
+                .take(MSG_MAX_FAILURES)
                 .map(|r| format!("{} ({})", r.label(), r.message))
                 .collect();
+            if failed.len() > MSG_MAX_FAILURES {
+                failures.push(format!(
+                    "and {} more (see checks)",
+                    failed.len() - MSG_MAX_FAILURES
+                ));
+            }
             format!(
                 "mandatory health checks failed{}: {}",
                 self.attempts_note(),
@@ -109,6 +121,9 @@ impl Summary {
         }
     }
 }
+
+/// At most this many failed checks are named in the task's `msg`.
+pub const MSG_MAX_FAILURES: usize = 10;
 
 /// The task's `warnings`: every advisory failure and every warning, one line each.
 pub fn warnings(results: &[CheckResult]) -> Vec<String> {
