@@ -5,7 +5,8 @@ use ansible_module::Error as ParamError;
 use serde::{Deserialize, Deserializer};
 use std::path::PathBuf;
 
-/// Every top-level parameter, for `--help` and the `unsupported parameter` message.
+/// Every top-level parameter; the contract derives the same list from [`Args`]' schema (a test
+/// keeps them equal), and the sidecar doc's tests read this one.
 pub const PARAMETERS: &[&str] = &[
     "state",
     "name",
@@ -29,7 +30,7 @@ pub const PARAMETERS: &[&str] = &[
 pub const DEFAULT_SNAPSHOT_DIR: &str = "/var/lib/idempotence_probe";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Snapshot,
@@ -38,7 +39,9 @@ pub enum State {
 
 /// What to do with drift that is only a moved mtime (or only a new inode with the same
 /// content and mtime).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MtimePolicy {
     Fail,
@@ -59,7 +62,7 @@ impl MtimePolicy {
 
 /// One deliberate exception: drift matching it is not counted but listed under `ignored`,
 /// with its reason.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IgnoreRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,18 +84,20 @@ pub struct IgnoreRule {
     pub reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     pub state: State,
     pub name: String,
     #[serde(default)]
+    #[schemars(extend("default" = "/var/lib/idempotence_probe"))]
     pub snapshot_dir: Option<PathBuf>,
     #[serde(default, deserialize_with = "string_list")]
     pub paths: Option<Vec<String>>,
     #[serde(default, deserialize_with = "string_list")]
     pub exclude: Option<Vec<String>>,
     #[serde(default, deserialize_with = "optional_boolean")]
+    #[schemars(extend("default" = true))]
     pub one_file_system: Option<bool>,
     #[serde(default)]
     pub systemd_units: Option<List<String>>,
@@ -107,12 +112,14 @@ pub struct Args {
     #[serde(default)]
     pub groups: Option<List<String>>,
     #[serde(default)]
+    #[schemars(extend("default" = "warn"))]
     pub mtime: MtimePolicy,
     #[serde(default)]
     pub ignore: Option<Vec<IgnoreRule>>,
     #[serde(default, deserialize_with = "boolean")]
     pub fail_on_drift: bool,
     #[serde(default)]
+    #[schemars(extend("default" = "10s"))]
     pub timeout: Option<Duration>,
 }
 
@@ -252,6 +259,15 @@ pub fn validate_ignore(rules: &[IgnoreRule]) -> Result<(), ParamError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parameter_list_is_the_one_the_contract_derives() {
+        let mut derived = ansible_module::spec::parameter_names::<Args>();
+        let mut listed: Vec<String> = PARAMETERS.iter().map(|p| p.to_string()).collect();
+        derived.sort();
+        listed.sort();
+        assert_eq!(derived, listed);
+    }
 
     #[test]
     fn names_that_could_leave_the_snapshot_dir_are_refused() {
