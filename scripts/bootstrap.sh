@@ -67,11 +67,22 @@ install_nvml_library() {
     fi
     local sources=/etc/apt/sources.list.d/nvml-nonfree.sources
     if [[ ! -f "$sources" ]]; then
-        log "adding Debian's contrib and non-free components for libnvidia-ml1"
-        cat >"$sources" <<'SOURCES'
+        # The mirror this machine's apt already uses (or DEBOOTSTRAP_MIRROR), found by the test
+        # bed's helper: operators run behind mirrors and proxies, so no host name is written here.
+        local mirror codename
+        mirror="$(python3 -c 'import importlib.util as u, sys
+spec = u.spec_from_file_location("mirror", sys.argv[1])
+module = u.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(module.debian_mirror())' "$repo_root/tests/testbed/mirror.py")" \
+            || die "cannot read the Debian mirror from /etc/apt (set DEBOOTSTRAP_MIRROR)"
+        codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+        [[ -n "$codename" ]] || die "no VERSION_CODENAME in /etc/os-release"
+        log "adding Debian's contrib and non-free components for libnvidia-ml1 from $mirror"
+        cat >"$sources" <<SOURCES
 Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
+URIs: $mirror
+Suites: $codename $codename-updates
 Components: contrib non-free
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
