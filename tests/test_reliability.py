@@ -453,3 +453,91 @@ def test_a_disk_path_that_is_a_symlink_loop_fails_its_check_with_eloop_and_names
     [check] = result["checks"]
     assert check["status"] == "fail" and check["observed"] == "unreadable", check
     assert str(loop) in check["message"] and "ELOOP" in check["message"], check
+
+
+# ---------------------------------------------------------------------------------------------
+# idempotence_probe: a watched file far bigger than the memory the probe may use
+
+
+def test_idempotence_probe_hashes_a_file_bigger_than_its_memory_limit_by_streaming(tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    with (tree / "disk.img").open("wb") as sparse:
+        sparse.truncate(300 << 20)
+    args = write_args(tmp_path / "args.json", {
+        "state": "snapshot", "name": "big", "paths": [str(tree)], "snapshot_dir": str(tmp_path / "snapshots")})
+
+    proc = run_module("idempotence_probe", args, timeout=180,
+                      preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (128 << 20, 128 << 20)))
+
+    result = one_json_object(proc.stdout)
+    assert proc.returncode == 0 and result["failed"] is False, (result, proc.stderr[-2000:])
+    assert result["snapshot"]["bytes_hashed"] >= 300 << 20 and result["snapshot"]["errors"] == 0, result
+    records = [json.loads(line) for line in (tmp_path / "snapshots" / "big.snapshot.jsonl").read_text().splitlines()]
+    [image] = [r for r in records if r.get("path") == str(tree / "disk.img")]
+    # sha256 of 300 MiB of zero bytes
+    assert image["sha256"] == subprocess.run(
+        ["sha256sum"], input=b"\0" * (300 << 20), capture_output=True, check=True).stdout.split()[0].decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# The role's controller-side deployment report on a full filesystem
+
+
+def play_with_the_report_on(report: Path, tmp_path: Path, ansible_env: dict[str, str],
+                            port: int) -> subprocess.CompletedProcess:
+    """Four healthy local hosts with ten checks each (a report bigger than 4 KiB), the
+    deployment report at `report`."""
+    from conftest import ANSIBLE_TIMEOUT_S, REPO_ROOT, venv_tool
+
+    no_host_checks = {"health_check_disks": None, "health_check_memory": None, "health_check_load": None}
+    hosts = {f"web{i}": {"ansible_connection": "local", **no_host_checks,
+                         "health_check_tcp": [{"address": f"127.0.0.1:{port}", "name": f"app-{j}"}
+                                              for j in range(10)]}
+             for i in range(4)}
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"children": {"fleet": {"hosts": hosts}}}}))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- name: Verify the fleet\n  hosts: fleet\n  gather_facts: false\n"
+                        "  roles:\n    - role: ops/health_check\n")
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"health_check_report_path": str(report)}))
+    return subprocess.run(
+        [str(venv_tool("ansible-playbook")), "-i", str(inventory), str(playbook), "-e", f"@{extra}"],
+        cwd=REPO_ROOT, env=ansible_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=ANSIBLE_TIMEOUT_S,
+    )
+
+
+def test_the_deployment_report_on_a_full_filesystem_fails_the_play_and_keeps_the_old_report(
+        full_tmpfs, tmp_path, ansible_env, module_binary, tcp_listener):
+    report = full_tmpfs / "report.json"
+    report.write_text("old report\n")
+    before = sorted(p.name for p in full_tmpfs.iterdir())
+
+    proc = play_with_the_report_on(report, tmp_path, ansible_env, tcp_listener)
+
+    assert proc.returncode != 0, proc.stdout
+    assert "No space left on device" in proc.stdout, proc.stdout[-4000:]
+    # Never half-written: the old file, or a whole report that does not pass.
+    text = report.read_text()
+    assert text == "old report\n" or json.loads(text)["status"] != "pass", text
+    assert sorted(p.name for p in full_tmpfs.iterdir()) == before, "a temp file was left behind"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the health_check_report action plugin lets the OSError through, so the "
+    "play says 'Task failed: [Errno 28] No space left on device' without naming the report path, "
+    "and the report that does fit afterwards calls the healthy hosts 'unreachable'",
+)
+def test_the_deployment_report_error_on_a_full_filesystem_names_the_report_path(
+        full_tmpfs, tmp_path, ansible_env, module_binary, tcp_listener):
+    report = full_tmpfs / "report.json"
+
+    proc = play_with_the_report_on(report, tmp_path, ansible_env, tcp_listener)
+
+    failures = [line for line in proc.stdout.splitlines() if "No space left on device" in line]
+    assert failures and all(str(report) in line for line in failures), proc.stdout[-4000:]
+    if report.exists():
+        assert json.loads(report.read_text())["hosts_unreachable"] == 0, report.read_text()
