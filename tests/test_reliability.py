@@ -529,7 +529,7 @@ def test_the_deployment_report_on_a_full_filesystem_fails_the_play_and_keeps_the
     strict=True,
     reason="known gap: the health_check_report action plugin lets the OSError through, so the "
     "play says 'Task failed: [Errno 28] No space left on device' without naming the report path, "
-    "and the report that does fit afterwards calls the healthy hosts 'unreachable'",
+    "and the start-of-run report left in place calls the healthy hosts 'unreachable'",
 )
 def test_the_deployment_report_error_on_a_full_filesystem_names_the_report_path(
         full_tmpfs, tmp_path, ansible_env, module_binary, tcp_listener):
