@@ -136,3 +136,32 @@ def test_baseline_reports_new_and_fixed_findings_and_history_records_the_fix(tmp
     assert by_role["fault_hidden_content"]["fixed_in"] is None
     history_md = (evidence / "history.md").read_text()
     assert f"`{head[:12]}`" in history_md and "`0123456789ab`" in history_md and "| open |" in history_md
+
+
+def test_more_runs_compare_each_repeat_run_with_the_first_runs_snapshot(tmp_path):
+    run = run_gate("-i", str(local_inventory(tmp_path / "local.yml")), "--roles-path", str(FIXTURE_ROLES),
+                   "--no-facts", "--runs", "3", "-e", f"fixture_root={tmp_path / 'scratch'}",
+                   "fault_counter_script", artifacts=tmp_path / "evidence")
+    assert run.returncode == 1, run.describe()
+    doc = run.role("fault_counter_script")
+    assert [r["run"] for r in doc["runs"]] == [1, 2, 3]
+    [drift] = doc["drift"]
+    assert drift["path"] == str(tmp_path / "scratch" / "fault_counter_script" / "state" / "deploys")
+    assert drift["kind"] == "content" and drift["runs"] == [2, 3]
+    assert "changed on run" not in run.output  # the script says ok every time
+
+
+def test_a_role_over_its_time_budget_is_stopped_and_reported(tmp_path):
+    roles = tmp_path / "roles"
+    (roles / "slow" / "tasks").mkdir(parents=True)
+    (roles / "slow" / "tasks" / "main.yml").write_text(
+        "---\n- name: Take far too long\n  ansible.builtin.command: sleep 120\n  changed_when: false\n"
+    )
+    run = run_gate("-i", str(local_inventory(tmp_path / "local.yml")), "--roles-path", str(roles),
+                   "--no-facts", "--role-timeout", "10", artifacts=tmp_path / "evidence")
+    assert run.returncode == 2, run.describe()
+    assert run.elapsed_s < 60, run.describe()
+    doc = run.role("slow")
+    assert doc["verdict"] == "error"
+    assert doc["errors"][0] == "run 1 ran out of the role's time budget (10 s)"
+    assert doc["runs"][0]["timed_out"] is True
