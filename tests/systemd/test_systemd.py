@@ -116,8 +116,11 @@ def test_system_state_lists_failed_units(run_module, systemd_bus):
 
 
 def test_all_checks_share_one_connection(run_module, systemd_bus):
-    units = ["hc-active.service", {"unit": "hc-idle.service", "state": "inactive"}]
-    result, checks = run_checks(run_module, systemd_bus, systemd=units * 10,
+    # Check names are unique within a run: each repetition gets its own.
+    units = [entry for i in range(10) for entry in (
+        {"unit": "hc-active.service", "name": f"active-{i}"},
+        {"unit": "hc-idle.service", "state": "inactive", "name": f"idle-{i}"})]
+    result, checks = run_checks(run_module, systemd_bus, systemd=units,
                                 system_state="degraded")
     assert len(checks) == 21
     assert result["failed"] is False, [c["message"] for c in checks if c["status"] != "pass"]
