@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -541,3 +542,34 @@ def test_the_deployment_report_error_on_a_full_filesystem_names_the_report_path(
     assert failures and all(str(report) in line for line in failures), proc.stdout[-4000:]
     if report.exists():
         assert json.loads(report.read_text())["hosts_unreachable"] == 0, report.read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# secrets_gate: a hung mount inside the scanned tree
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: secrets_gate has no timeout, so a mount that never answers inside a scanned "
+    "tree blocks the walk until the server goes away",
+)
+def test_secrets_gate_does_not_hang_on_a_mount_that_never_answers(tmp_path):
+    need_root()
+    if not Path("/dev/fuse").exists():
+        pytest.fail("needs /dev/fuse (the FUSE kernel module)", pytrace=False)
+    tree = Path(tempfile.mkdtemp(prefix="sg-hung-", dir="/tmp"))
+    try:
+        (tree / "mnt").mkdir()
+        (tree / "vars.yml").write_text(PLANTED)
+        args = write_args(tmp_path / "args.json", {"paths": [str(tree)], "mode": "enforce"})
+        proc = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", sys.executable, "-m", "testbed.hung_fuse",
+             str(tree / "mnt"), "5", "--", str(binary("secrets_gate")), str(args)],
+            cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        run = json.loads(proc.stdout)
+
+        assert run["hung"] is False, run
+    finally:
+        shutil.rmtree(tree)
