@@ -393,7 +393,7 @@ def test_sigterm_while_health_check_waits_gives_one_failed_object_and_no_artifac
     result = one_json_object(proc.stdout)
     assert proc.returncode == 1 and result["failed"] is True, result
     assert result["msg"].startswith("interrupted by SIGTERM"), result
-    assert exit_s < 5
+    assert exit_s < 10  # well inside the 30 s the module would otherwise wait
     assert list(out.iterdir()) == [], "a half-written or temp artifact was left behind"
 
 
@@ -411,7 +411,7 @@ def test_sigterm_while_idempotence_probe_waits_gives_one_failed_object_and_no_sn
     result = one_json_object(proc.stdout)
     assert proc.returncode == 1 and result["failed"] is True, result
     assert result["msg"].startswith("interrupted by SIGTERM"), result
-    assert exit_s < 5
+    assert exit_s < 10  # well inside the 30 s the module would otherwise wait
     assert list(snapshots.iterdir()) == [], "a half-written or temp snapshot was left behind"
 
 
