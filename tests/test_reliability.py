@@ -114,11 +114,6 @@ def test_a_directory_as_arguments_file_is_named_in_the_error(module, tmp_path):
     assert f"cannot read arguments file '{tmp_path}'" in result["msg"], result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the contract's args reader opens and reads a FIFO (or /dev/zero) without "
-    "checking that it is a regular file, so the module blocks forever instead of refusing it",
-)
 @pytest.mark.parametrize("module", MODULES)
 def test_an_arguments_file_that_is_a_fifo_is_refused_rather_than_waited_on(module, tmp_path):
     fifo = tmp_path / "args.json"

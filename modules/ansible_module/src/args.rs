@@ -3,6 +3,7 @@
 use crate::Error;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::io::Read;
 use std::path::Path;
 
 /// The task settings Ansible passes as `_ansible_*` keys. Unknown ones are ignored: the set
@@ -34,7 +35,17 @@ pub fn read_args_file(path: &Path) -> Result<Value, Error> {
         path: path.to_path_buf(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    // A FIFO, a device such as /dev/zero or a directory has no size to check against the cap:
+    // reading one would block forever or never end, so only a regular file is read.
+    if !metadata.is_file() {
+        let kind = file_kind(&metadata.file_type());
+        return Err(read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file"),
+        )));
+    }
+    let size = metadata.len();
     if size > MAX_ARGS_FILE_BYTES {
         return Err(Error::ArgsTooLarge {
             path: path.to_path_buf(),
@@ -42,11 +53,40 @@ pub fn read_args_file(path: &Path) -> Result<Value, Error> {
             max: MAX_ARGS_FILE_BYTES,
         });
     }
-    let bytes = std::fs::read(path).map_err(read_error)?;
+    // Bounded even if the file grows between the size check and the read.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_ARGS_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_ARGS_FILE_BYTES {
+        return Err(Error::ArgsTooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            max: MAX_ARGS_FILE_BYTES,
+        });
+    }
     serde_json::from_slice(&bytes).map_err(|source| Error::ArgsNotJson {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Names a file type in words, for the error about an arguments file that is not a file.
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
 }
 
 /// Splits the `_ansible_*` keys off the task's parameters.

@@ -401,6 +401,8 @@ impl FromStr for Duration {
                 .find(|c: char| c.is_ascii_digit() || c == '.')
                 .unwrap_or(after.len());
             let scale = match after[..unit_len].trim() {
+                // Printed for lengths under a millisecond (see Display), so read back too.
+                "us" | "µs" => 0.000_001,
                 "ms" => 0.001,
                 "s" | "sec" | "secs" => 1.0,
                 "m" | "min" | "mins" => 60.0,
