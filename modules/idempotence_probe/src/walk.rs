@@ -306,8 +306,11 @@ impl Walker<'_> {
             }
         };
         // A file system boundary that the mount table did not show (or could not be read):
-        // recorded as a mount point, not entered, unless asked for.
-        let other_fs = parent.is_some_and(|p| p.device != metadata.dev());
+        // recorded as a mount point, not entered, unless asked for. Only a directory counts:
+        // on overlayfs (containers, nspawn machines) a file from a lower layer reports that
+        // layer's device, not its directory's, without being a mount point; a file that really
+        // is a bind-mount target is in the mount table.
+        let other_fs = metadata.is_dir() && parent.is_some_and(|p| p.device != metadata.dev());
         if other_fs && self.plan.one_file_system && !self.is_explicit(path) {
             if record {
                 self.emit(FileObservation::bare(path, EntryType::Mountpoint))?;
