@@ -100,10 +100,17 @@ pub struct Args {
 }
 
 /// Declares a check's parameter struct with the settings every check kind shares appended:
-/// `name`, `mandatory` (default true) and `timeout`. (serde's `flatten` cannot be combined with
+/// `name`, `mandatory` (default true; false with a leading `advisory`) and `timeout`. (serde's `flatten` cannot be combined with
 /// `deny_unknown_fields`, hence a macro.)
 macro_rules! check_params {
     ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $crate::args::check_params!(@mandatory_by_default "crate::args::yes" $(#[$meta])* pub struct $name { $($body)* });
+    };
+    // Resource checks (memory, load) are advice unless asked: see docs/deployment/health-checks.md.
+    (advisory $(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $crate::args::check_params!(@mandatory_by_default "crate::args::no" $(#[$meta])* pub struct $name { $($body)* });
+    };
+    (@mandatory_by_default $default:literal $(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
@@ -113,7 +120,7 @@ macro_rules! check_params {
             #[serde(default)]
             pub name: Option<String>,
             /// A failed mandatory check fails the task; an advisory one only warns.
-            #[serde(default = "crate::args::yes", deserialize_with = "ansible_module::types::boolean")]
+            #[serde(default = $default, deserialize_with = "ansible_module::types::boolean")]
             pub mandatory: bool,
             #[serde(default)]
             pub timeout: Option<ansible_module::types::Duration>,
@@ -140,6 +147,11 @@ pub(crate) use check_params;
 /// `true`, for `#[serde(default = "crate::args::yes")]`.
 pub(crate) fn yes() -> bool {
     true
+}
+
+/// `false`, for the advisory-by-default checks' `mandatory`.
+pub(crate) fn no() -> bool {
+    false
 }
 
 /// A check that is switched on by `true` (with its defaults) or by a mapping of its settings,

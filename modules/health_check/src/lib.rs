@@ -63,6 +63,7 @@ use checks::tcp::Tcp;
 use checks::Check;
 use host_probe::engine::Engine;
 use host_probe::systemd::Bus;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use verdict::{CheckMeta, Planned};
 
@@ -97,6 +98,7 @@ impl Module for HealthCheck {
             let wait = waiting.map_or(std::time::Duration::ZERO, |w| w.wait_timeout.get());
             Duration(args::DEFAULT_DEADLINE.get() + wait)
         });
+        let artifact_paths = artifact_paths(&args)?;
         // The HTTP clients are built once per run and shared by every attempt.
         let mut clients = Clients::default();
         let plans = plan(&args, &mut clients)?;
@@ -132,10 +134,11 @@ impl Module for HealthCheck {
         for warning in summary::warnings(&results) {
             response.warn(warning);
         }
+        let [summary_path, junit_path, prometheus_path] = &artifact_paths;
         let requested = artifacts::Requested {
-            summary_path: args.summary_path.as_deref(),
-            junit_path: args.junit_path.as_deref(),
-            prometheus_path: args.prometheus_path.as_deref(),
+            summary_path: summary_path.1.as_deref(),
+            junit_path: junit_path.1.as_deref(),
+            prometheus_path: prometheus_path.1.as_deref(),
         };
         match artifacts::write_all(&requested, &summary, &results, ctx.check_mode) {
             Ok(artifacts) => {
@@ -150,6 +153,76 @@ impl Module for HealthCheck {
             .insert("summary", &summary);
         Ok(response)
     }
+}
+
+/// The artifact paths of `summary_path`, `junit_path` and `prometheus_path`, with `~` and
+/// `$VAR` expanded as Ansible's `path` type does; two artifacts on one path are refused (the
+/// second would overwrite the first).
+fn artifact_paths(args: &Args) -> Result<[(&'static str, Option<PathBuf>); 3], Error> {
+    let paths = [
+        (
+            "summary_path",
+            args.summary_path.as_deref().map(expand_path),
+        ),
+        ("junit_path", args.junit_path.as_deref().map(expand_path)),
+        (
+            "prometheus_path",
+            args.prometheus_path.as_deref().map(expand_path),
+        ),
+    ];
+    for (i, (first, a)) in paths.iter().enumerate() {
+        for (second, b) in &paths[i + 1..] {
+            if let (Some(a), Some(b)) = (a, b) {
+                if a == b {
+                    return Err(Error::InvalidParameter {
+                        name: (*second).to_string(),
+                        message: format!(
+                            "{} is also given as '{first}': give each artifact its own path",
+                            a.display()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(paths)
+}
+
+/// `~`, `~/x`, `$HOME/x` and `${VAR}/x` expanded from the module's environment, like
+/// Ansible's `path` type (expanduser, then expandvars); an unknown variable stays as written.
+pub fn expand_path(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    let home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
+    let text = match (text.strip_prefix('~'), &home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{home}{rest}")
+        }
+        _ => text.into_owned(),
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], &braced[end + 1..]),
+                None => ("", after),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        match std::env::var(name).ok().filter(|_| !name.is_empty()) {
+            Some(value) => out.push_str(&value),
+            None => out.push_str(&rest[at..rest.len() - tail.len()]),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    PathBuf::from(out)
 }
 
 /// Reads `wait_timeout` and `interval`; `None` when the run should not wait.
@@ -287,5 +360,74 @@ fn plan(args: &Args, clients: &mut Clients) -> Result<Vec<Planned>, Error> {
             planner.add(check, spec.clone(), spec.common(), "all-healthy");
         }
     }
+    unique_names(&planner.plans)?;
     Ok(planner.plans)
+}
+
+/// Refuses two checks with one `kind:name`: their results, JUnit test cases and Prometheus
+/// series could not be told apart (node_exporter drops a duplicate series silently). The error
+/// names the second entry's parameter, e.g. `tcp[1].name`.
+fn unique_names(plans: &[Planned]) -> Result<(), Error> {
+    use checks::Kind;
+    let mut seen = std::collections::HashSet::new();
+    let mut per_kind = std::collections::HashMap::new();
+    for planned in plans {
+        let kind = planned.meta.kind;
+        let index = per_kind.entry(kind.as_str()).or_insert(0usize);
+        let label = format!("{}:{}", kind.as_str(), planned.meta.name);
+        if !seen.insert(label.clone()) {
+            let option = match kind {
+                Kind::Disk => format!("disks[{index}].name"),
+                Kind::Tcp | Kind::Http | Kind::Systemd => format!("{kind}[{index}].name"),
+                Kind::Container => format!("containers[{index}].name"),
+                Kind::Memory | Kind::Load | Kind::Gpu | Kind::Containers => {
+                    format!("{kind}.name")
+                }
+            };
+            return Err(Error::InvalidParameter {
+                name: option,
+                message: format!(
+                    "duplicate check name {label}: give each check its own `name` (results, \
+                     JUnit and Prometheus series are keyed by kind and name)"
+                ),
+            });
+        }
+        *index += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_path;
+    use std::path::Path;
+
+    #[test]
+    fn a_path_with_tilde_dollar_home_or_braces_expands_and_an_unknown_variable_stays() {
+        let home = std::env::var("HOME").unwrap_or_default();
+        if home.is_empty() {
+            return;
+        }
+        assert_eq!(
+            expand_path(Path::new("~/a")),
+            Path::new(&format!("{home}/a"))
+        );
+        assert_eq!(
+            expand_path(Path::new("$HOME/a")),
+            Path::new(&format!("{home}/a"))
+        );
+        assert_eq!(
+            expand_path(Path::new("${HOME}/a")),
+            Path::new(&format!("{home}/a"))
+        );
+        assert_eq!(
+            expand_path(Path::new("/x/$HC_SURELY_UNSET_VARIABLE/y")),
+            Path::new("/x/$HC_SURELY_UNSET_VARIABLE/y")
+        );
+        assert_eq!(expand_path(Path::new("~other/a")), Path::new("~other/a"));
+        assert_eq!(
+            expand_path(Path::new("/plain/path")),
+            Path::new("/plain/path")
+        );
+    }
 }

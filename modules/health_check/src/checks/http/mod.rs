@@ -106,31 +106,42 @@ impl Check for Http {
     }
 }
 
-/// One client per combination of connection settings, shared by the checks that use it (each
-/// client loads the system's CA roots once).
+/// The connection settings one client serves: `(tls_roots, validate_certs, follow_redirects,
+/// use_proxy)`.
+type ClientKey = (bool, bool, bool, bool);
+
+/// One client per combination of connection settings, shared by the checks that use it. Only a
+/// client that may meet TLS (an `https` URL, or redirects that may lead to one) loads the
+/// system's CA certificates: reading every CA file costs more than a TCP check, and plain
+/// `http://` checks never need them.
 #[derive(Default)]
 pub struct Clients {
-    built: HashMap<(bool, bool, bool), Result<reqwest::Client, String>>,
+    built: HashMap<ClientKey, Result<reqwest::Client, String>>,
 }
 
 impl Clients {
     /// The client for an entry's settings, built on first use.
     pub fn get(&mut self, spec: &HttpParams) -> Result<reqwest::Client, String> {
-        let key = (spec.validate_certs, spec.follow_redirects, spec.use_proxy);
+        let tls_roots = spec.url.0.scheme() == "https" || spec.follow_redirects;
+        let key = (
+            tls_roots,
+            spec.validate_certs,
+            spec.follow_redirects,
+            spec.use_proxy,
+        );
         self.built
             .entry(key)
-            .or_insert_with(|| build_client(key.0, key.1, key.2))
+            .or_insert_with(|| build_client(key))
             .clone()
     }
 }
 
 fn build_client(
-    validate_certs: bool,
-    follow_redirects: bool,
-    use_proxy: bool,
+    (tls_roots, validate_certs, follow_redirects, use_proxy): ClientKey,
 ) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("health_check/", env!("CARGO_PKG_VERSION")))
+        .tls_built_in_root_certs(tls_roots)
         .tls_info(true)
         .danger_accept_invalid_certs(!validate_certs)
         .redirect(if follow_redirects {

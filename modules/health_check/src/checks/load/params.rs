@@ -4,7 +4,7 @@ use crate::args::check_params;
 use serde::Deserialize;
 
 check_params! {
-pub struct LoadParams {
+advisory pub struct LoadParams {
     #[serde(
         default = "default_max_per_cpu",
         deserialize_with = "ansible_module::types::number"

@@ -4,7 +4,7 @@ use crate::args::check_params;
 use ansible_module::types::Percent;
 
 check_params! {
-pub struct MemoryParams {
+advisory pub struct MemoryParams {
     #[serde(default = "default_memory_percent")]
     pub max_used_percent: Percent,
 }
