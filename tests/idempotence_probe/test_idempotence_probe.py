@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,6 @@ import pytest
 from conftest import REPO_ROOT, ROLE_LIBRARY, venv_tool
 
 PROBE = ROLE_LIBRARY / "idempotence_probe"
-ARGS_SOURCE = REPO_ROOT / "modules" / "idempotence_probe" / "src" / "args.rs"
 INVENTORY = REPO_ROOT / "inventory" / "localhost.yml"
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
@@ -32,10 +30,10 @@ def probe_binary() -> Path:
 
 
 def code_parameters() -> list[str]:
-    source = ARGS_SOURCE.read_text()
-    match = re.search(r"pub const PARAMETERS: &\[&str\] = &\[(.*?)\];", source, re.DOTALL)
-    assert match, f"no PARAMETERS list in {ARGS_SOURCE}"
-    return re.findall(r'"([a-z_]+)"', match.group(1))
+    """The parameters the module accepts, as it states them (`--parameters`, from its Args)."""
+    spec = subprocess.run([str(PROBE), "--parameters"], capture_output=True, text=True,
+                          timeout=30, check=True).stdout
+    return sorted(json.loads(spec))
 
 
 def make_tree(root: Path) -> Path:

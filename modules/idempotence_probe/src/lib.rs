@@ -46,6 +46,12 @@ impl Module for IdempotenceProbe {
         "Snapshot host state (files, units, packages, sysctl, accounts) and report drift from it.";
     const SUPPORTS_CHECK_MODE: bool = true;
 
+    /// Types, defaults and choices from [`args::Args`]' schema, so that `--parameters` can be
+    /// checked against the sidecar doc (tests/test_parameter_docs.py).
+    fn argument_spec() -> serde_json::Map<String, serde_json::Value> {
+        ansible_module::spec::argument_spec::<args::Args>()
+    }
+
     fn run(args: args::Args, ctx: &Context) -> Result<Response, ansible_module::Error> {
         let outcome = match args.state {
             args::State::Snapshot => probe::snapshot(&args, ctx),

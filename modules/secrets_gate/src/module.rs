@@ -14,7 +14,7 @@ fn default_true() -> bool {
 }
 
 /// Expected recipients for the SOPS files under one path rule.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientArgs {
     pub path_regex: String,
@@ -25,7 +25,7 @@ pub struct RecipientArgs {
 }
 
 /// The module's parameters (documented in `secrets_gate.yml`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     pub paths: List<String>,
@@ -176,68 +176,47 @@ pub const PARAMETERS: &[&str] = &[
     "output_format",
 ];
 
-/// The module's whole life: `secrets_gate ARGS_FILE` (or `--help`, `--version`), one JSON
-/// object on stdout, a panic included. Built on the contract's stable parts (reading and
-/// splitting the args file, typed parameters with named errors, [`Response`], `emit`).
-pub fn main(argv: &[String]) -> ! {
-    std::panic::set_hook(Box::new(|info| {
-        let payload = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        ansible_module::emit(&Response::failed(format!("internal error: {payload}")))
-    }));
-    match argv.first().map(String::as_str) {
-        Some("--help" | "-h") => {
-            print!(
-                "secrets_gate {} - {}\n\nAs an Ansible module: secrets_gate ARGS_FILE (a JSON object of parameters).\n\
-                 Parameters: {}\nFull reference: ansible-doc -M roles/ops/health_check/library secrets_gate\n\n{}",
-                env!("CARGO_PKG_VERSION"),
-                SUMMARY,
-                PARAMETERS.join(", "),
-                crate::cli::USAGE
-            );
-            std::process::exit(0)
-        }
-        Some("--version" | "-V") => {
-            println!("secrets_gate {}", env!("CARGO_PKG_VERSION"));
-            std::process::exit(0)
-        }
-        _ => {}
+/// The module on the contract: `secrets_gate ARGS_FILE`, `--parameters`, `--version`; one JSON
+/// object on stdout, a panic or a signal (SIGTERM from a task `timeout:`) included.
+pub struct SecretsGate;
+
+impl ansible_module::Module for SecretsGate {
+    type Args = Args;
+    const NAME: &'static str = "secrets_gate";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SUMMARY: &'static str = SUMMARY;
+    const SUPPORTS_CHECK_MODE: bool = true;
+
+    /// Types, defaults and choices from [`Args`]' schema, so that `--parameters` can be
+    /// checked against the sidecar doc (tests/test_parameter_docs.py).
+    fn argument_spec() -> serde_json::Map<String, serde_json::Value> {
+        ansible_module::spec::argument_spec::<Args>()
     }
-    let response = match argv.first() {
-        None => Response::failed(format!(
-            "no arguments file given; {}",
-            crate::cli::USAGE.trim_end()
-        )),
-        Some(path) => run_file(std::path::Path::new(path)),
-    };
-    ansible_module::emit(&response)
+
+    fn run(args: Args, ctx: &Context) -> Result<Response, Error> {
+        Ok(run(args, ctx))
+    }
+}
+
+/// The module's whole life. `--help` is the module's own (it also explains the `scan`
+/// command line); everything else is the contract's [`ansible_module::main`].
+pub fn main(argv: &[String]) -> ! {
+    if matches!(argv.first().map(String::as_str), Some("--help" | "-h")) {
+        print!(
+            "secrets_gate {} - {}\n\nAs an Ansible module: secrets_gate ARGS_FILE (a JSON object of parameters).\n\
+             Parameters: {}\nFull reference: ansible-doc -M roles/ops/health_check/library secrets_gate\n\n{}",
+            env!("CARGO_PKG_VERSION"),
+            SUMMARY,
+            PARAMETERS.join(", "),
+            crate::cli::USAGE
+        );
+        std::process::exit(0)
+    }
+    ansible_module::main::<SecretsGate>()
 }
 
 /// One line saying what the module does.
 pub const SUMMARY: &str = "Finds plaintext secrets and measures the Vault-to-SOPS migration.";
-
-/// Reads an args file and runs the module; the result carries `invocation.module_args`.
-pub fn run_file(path: &std::path::Path) -> Response {
-    let raw = match ansible_module::args::read_args_file(path) {
-        Ok(raw) => raw,
-        Err(err) => return Response::failed(err.to_string()),
-    };
-    let (ctx, params) = match ansible_module::args::split_context(raw) {
-        Ok(split) => split,
-        Err(err) => return Response::failed(err.to_string()),
-    };
-    let invocation = serde_json::json!({"module_args": serde_json::Value::Object(params.clone())});
-    let mut response = match ansible_module::args::parse_params::<Args>(params, PARAMETERS) {
-        Ok(args) => run(args, &ctx),
-        Err(err) => Response::failed(err.to_string()),
-    };
-    response.insert("invocation", invocation);
-    response
-}
 
 /// Validates the parameters, scans, and builds the result.
 pub fn run(args: Args, ctx: &Context) -> Response {
