@@ -27,18 +27,18 @@ HEALTH_CMD = "wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    dockerd._ensure_packages()
+    dockerd.ensure_packages()
     run_dir = Path(f"/tmp/dapp-{os.getpid()}")  # unix socket paths are short
     data_root = Path(f"/var/lib/deploy-app-test-docker-{os.getpid()}")
     run_dir.mkdir(exist_ok=True)
     process, socket_path, _log = dockerd.start_dockerd(
         run_dir, data_root=data_root, namespace=f"deploy-app-{os.getpid()}")
     try:
-        dockerd._build_image(socket_path)
+        dockerd.build_image(socket_path)
         yield socket_path
     finally:
         subprocess.run(["docker", "-H", f"unix://{socket_path}", "rm", "-f", NAME], capture_output=True)
-        dockerd._stop_dockerd(process)
+        dockerd.stop_dockerd(process)
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(data_root, ignore_errors=True)
 

@@ -88,14 +88,14 @@ class DockerEngine:
         return f"unix://{self.socket_path}"
 
     def inspect(self, name: str) -> dict[str, Any]:
-        return _inspect(self.socket_path, name)
+        return inspect(self.socket_path, name)
 
 
 # ---------------------------------------------------------------------------------------------
 # Host setup
 
 
-def _ensure_packages() -> None:
+def ensure_packages() -> None:
     missing = [
         pkg
         for pkg in PACKAGES
@@ -129,7 +129,7 @@ def _docker_env(socket_path: Path) -> dict[str, str]:
     return env
 
 
-def _docker(socket_path: Path, *args: str, input: bytes | None = None, check: bool = True):
+def docker(socket_path: Path, *args: str, input: bytes | None = None, check: bool = True):
     docker = shutil.which("docker") or "/usr/bin/docker"
     proc = subprocess.run(
         [docker, *args],
@@ -146,8 +146,8 @@ def _docker(socket_path: Path, *args: str, input: bytes | None = None, check: bo
     return proc
 
 
-def _inspect(socket_path: Path, name: str) -> dict[str, Any]:
-    proc = _docker(socket_path, "inspect", name)
+def inspect(socket_path: Path, name: str) -> dict[str, Any]:
+    proc = docker(socket_path, "inspect", name)
     return json.loads(proc.stdout)[0]
 
 
@@ -177,7 +177,7 @@ def start_dockerd(
 ) -> tuple[subprocess.Popen, Path, Path]:
     """Starts a private dockerd with its socket, exec root and log in `run_dir`, its images in
     `data_root` and its own containerd namespaces; returns (process, socket, log) once it
-    answers. Used by the tests and by scripts/bench_health_check.py."""
+    answers. Used by the tests and by the benchmark (scripts/bench/health_check/environment.py)."""
     socket_path = run_dir / "docker.sock"
     log_path = run_dir / "dockerd.log"
     data_root.mkdir(parents=True, exist_ok=True)
@@ -209,7 +209,7 @@ def start_dockerd(
         if process.poll() is not None:
             raise DockerdError(f"dockerd exited with {process.returncode}:\n{_log_tail(log_path)}")
         if time.monotonic() > deadline:
-            _stop_dockerd(process)
+            stop_dockerd(process)
             raise DockerdError(
                 f"dockerd did not answer on {socket_path} within {START_TIMEOUT_S}s:\n"
                 f"{_log_tail(log_path)}"
@@ -218,7 +218,7 @@ def start_dockerd(
     return process, socket_path, log_path
 
 
-def _stop_dockerd(process: subprocess.Popen) -> None:
+def stop_dockerd(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
@@ -229,7 +229,7 @@ def _stop_dockerd(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def _build_image(socket_path: Path) -> None:
+def build_image(socket_path: Path) -> None:
     """A static busybox root with an index page for httpd, imported without any registry."""
     if not BUSYBOX.is_file():
         raise HostToolError(f"{BUSYBOX} is missing (apt-get install busybox-static)")
@@ -247,15 +247,15 @@ def _build_image(socket_path: Path) -> None:
         for applet in BUSYBOX_APPLETS:
             add(f"bin/{applet}", tarfile.SYMTYPE, link="busybox", mode=0o777)
         add("www/index.html", tarfile.REGTYPE, b"ok\n", mode=0o644)
-    _docker(socket_path, "import", "-c", 'CMD ["/bin/sh"]', "-", IMAGE, input=buffer.getvalue())
+    docker(socket_path, "import", "-c", 'CMD ["/bin/sh"]', "-", IMAGE, input=buffer.getvalue())
     # The previous session's image, now untagged, would pile up in DATA_ROOT.
-    _docker(socket_path, "image", "prune", "-f", check=False)
+    docker(socket_path, "image", "prune", "-f", check=False)
 
 
 def _remove_test_containers(socket_path: Path) -> None:
-    ids = _docker(socket_path, "ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
+    ids = docker(socket_path, "ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
     if ids:
-        _docker(socket_path, "rm", "-f", *[i.decode() for i in ids], check=False)
+        docker(socket_path, "rm", "-f", *[i.decode() for i in ids], check=False)
 
 
 def _settled(name: str, info: dict[str, Any]) -> bool:
@@ -281,15 +281,15 @@ def _settled(name: str, info: dict[str, Any]) -> bool:
 def private_docker_engine(run_dir: Path) -> Iterator[DockerEngine]:
     """Starts dockerd with its socket and exec root in `run_dir` (keep the path short: unix
     socket paths are limited to 107 bytes) and the test containers; stops it all on exit."""
-    _ensure_packages()
+    ensure_packages()
     process, socket_path, log_path = start_dockerd(run_dir)
     engine = DockerEngine(socket_path=socket_path, log_path=log_path)
     try:
         # Left over by an earlier session that was killed before its teardown.
         _remove_test_containers(socket_path)
-        _build_image(socket_path)
+        build_image(socket_path)
         for name, args in CONTAINERS.items():
-            _docker(
+            docker(
                 socket_path, "run", "-d", "--name", name, "--label", LABEL,
                 "--network", "none", *args,
             )
@@ -321,4 +321,4 @@ def private_docker_engine(run_dir: Path) -> Iterator[DockerEngine]:
         try:
             _remove_test_containers(socket_path)
         finally:
-            _stop_dockerd(process)
+            stop_dockerd(process)

@@ -77,7 +77,7 @@ def check_prerequisites() -> None:
         log("installing GNU time (measures the module's peak RSS)")
         _apt_install("time")
     machines.ensure_host_tools()
-    dockerd._ensure_packages()
+    dockerd.ensure_packages()
 
 
 def _venv_ansible_core_version() -> str:
@@ -216,11 +216,11 @@ class BenchEngine:
 
 
 def _remove_bench_containers(socket_path: Path) -> None:
-    ids = dockerd._docker(
+    ids = dockerd.docker(
         socket_path, "ps", "-aq", "--filter", f"label={CONTAINER_LABEL}"
     ).stdout.split()
     if ids:
-        dockerd._docker(socket_path, "rm", "-f", *[i.decode() for i in ids], check=False)
+        dockerd.docker(socket_path, "rm", "-f", *[i.decode() for i in ids], check=False)
 
 
 def _start_bench_dockerd(run_dir: Path) -> tuple[subprocess.Popen, Path]:
@@ -238,7 +238,7 @@ def _wait_until_healthy(socket_path: Path, names: list[str]) -> None:
     pending = set(names)
     while pending and time.monotonic() < deadline:
         for name in sorted(pending):
-            state = dockerd._inspect(socket_path, name)["State"]
+            state = dockerd.inspect(socket_path, name)["State"]
             if (
                 state["Status"] == "running"
                 and (state.get("Health") or {}).get("Status") == "healthy"
@@ -249,7 +249,7 @@ def _wait_until_healthy(socket_path: Path, names: list[str]) -> None:
         raise BenchmarkError(
             f"containers not healthy within {CONTAINERS_HEALTHY_TIMEOUT_S}s: "
             + ", ".join(
-                f"{name}: {json.dumps(dockerd._inspect(socket_path, name)['State'])[:300]}"
+                f"{name}: {json.dumps(dockerd.inspect(socket_path, name)['State'])[:300]}"
                 for name in sorted(pending)
             )
         )
@@ -264,10 +264,10 @@ def bench_docker_engine() -> Iterator[BenchEngine]:
         process, socket_path = _start_bench_dockerd(run_dir)
         try:
             _remove_bench_containers(socket_path)  # left by a run killed before its cleanup
-            dockerd._build_image(socket_path)
+            dockerd.build_image(socket_path)
             names = [f"hcb-{number:02d}" for number in range(1, CONTAINER_COUNT + 1)]
             for name in names:
-                dockerd._docker(
+                dockerd.docker(
                     socket_path,
                     "run",
                     "-d",
@@ -297,7 +297,7 @@ def bench_docker_engine() -> Iterator[BenchEngine]:
             try:
                 _remove_bench_containers(socket_path)
             finally:
-                dockerd._stop_dockerd(process)
+                dockerd.stop_dockerd(process)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
