@@ -39,7 +39,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size test lint demo bench clean idempotence fuzz
+.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size bench-idempotence test lint demo bench clean idempotence fuzz
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -129,6 +129,12 @@ demo: install
 bench: install
 	$(VENV_BIN)/python scripts/bench_health_check.py
 	$(VENV_BIN)/python scripts/bench_idempotence_probe.py
+	$(MAKE) bench-idempotence
+
+# The idempotence gate against Molecule's converge + idempotence: the fixture catch table and
+# the time per core role. Needs root; writes ci-artifacts/bench/idempotence_gate.json and .md.
+bench-idempotence: install
+	$(VENV_BIN)/python scripts/bench_idempotence_gate.py --timing $(BENCH_IDEMPOTENCE_ARGS)
 
 # Whole playbook runs against 1/4/8/16 nspawn machines over SSH: the module with a cold and a
 # warm host cache, Ansible's own modules, the same under Mitogen, a do-nothing binary module.
