@@ -7,10 +7,11 @@
 //! is kept as `Other` rather than refused.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use zbus::proxy::CacheProperties;
 use zbus::Connection;
-use zbus::OwnedObjectPath;
+use zbus::{OwnedObjectPath, OwnedVariant};
 
 /// Where libdbus and zbus look for the system bus when `DBUS_SYSTEM_BUS_ADDRESS` is unset.
 pub const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
@@ -220,42 +221,18 @@ type ListedUnit = (
 );
 
 #[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Unit",
+    interface = "org.freedesktop.DBus.Properties",
     default_service = "org.freedesktop.systemd1"
 )]
-trait Unit {
-    #[zbus(property)]
-    fn load_state(&self) -> zbus::Result<String>;
-
-    /// The D-Bus error name and message of a failed load; empty when it loaded.
-    #[zbus(property)]
-    fn load_error(&self) -> zbus::Result<(String, String)>;
-
-    #[zbus(property)]
-    fn active_state(&self) -> zbus::Result<String>;
-
-    #[zbus(property)]
-    fn sub_state(&self) -> zbus::Result<String>;
-
-    #[zbus(property)]
-    fn unit_file_state(&self) -> zbus::Result<String>;
-
-    /// CLOCK_REALTIME in microseconds of the last entry into `active`; 0 if never.
-    #[zbus(property)]
-    fn active_enter_timestamp(&self) -> zbus::Result<u64>;
+trait Properties {
+    /// Every property of one interface in one round trip.
+    fn get_all(&self, interface: &str) -> zbus::Result<HashMap<String, OwnedVariant>>;
 }
 
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Service",
-    default_service = "org.freedesktop.systemd1"
-)]
-trait Service {
-    #[zbus(property, name = "NRestarts")]
-    fn n_restarts(&self) -> zbus::Result<u32>;
-
-    #[zbus(property)]
-    fn result(&self) -> zbus::Result<String>;
-}
+/// At most this many unit queries are in flight on the one connection. Each query has at most
+/// one call pending at a time, and dbus-daemon's stock configuration allows 128 pending replies
+/// per connection (`max_replies_per_connection`): more would fail with LimitsExceeded.
+pub const MAX_UNIT_QUERIES_IN_FLIGHT: usize = 32;
 
 /// Why systemd could not be asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -285,6 +262,8 @@ impl SystemdError {
 pub struct Bus {
     address: Arc<str>,
     connection: Arc<tokio::sync::OnceCell<Result<Connection, SystemdError>>>,
+    /// Bounds the unit queries in flight (see [`MAX_UNIT_QUERIES_IN_FLIGHT`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Bus {
@@ -307,6 +286,7 @@ impl Bus {
         Ok(Self {
             address: address.into(),
             connection: Arc::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_UNIT_QUERIES_IN_FLIGHT)),
         })
     }
 
@@ -333,6 +313,8 @@ impl Bus {
     /// What systemd says about one unit (a full unit name such as `nginx.service`).
     pub async fn unit(&self, unit: &str) -> Result<UnitObservation, SystemdError> {
         let connection = self.connection().await?;
+        // The semaphore is never closed; were it, the query would simply go unbounded.
+        let _permit = self.in_flight.acquire().await.ok();
         query_unit(&connection, unit)
             .await
             .map_err(|err| SystemdError::Call {
@@ -365,6 +347,9 @@ pub struct UnitObservation {
     pub unit_file_state: UnitFileState,
     /// CLOCK_REALTIME microseconds of the last entry into `active`; 0 if never.
     pub active_enter_usec: u64,
+    /// CLOCK_REALTIME microseconds when the properties were read: uptime is judged at this
+    /// instant, not when the judge runs.
+    pub read_at_usec: u64,
     /// Only for `.service` units.
     pub service: Option<ServiceObservation>,
 }
@@ -392,61 +377,82 @@ pub enum FailedUnits {
     Unknown(String),
 }
 
-/// Reads one unit. `unit` is a full unit name; its suffix says whether service properties
-/// are read too.
+/// Reads one unit: LoadUnit, then GetAll of the Unit interface and, for services, GetAll of
+/// the Service interface, one call after the other. `unit` is a full unit name.
 pub async fn query_unit(connection: &Connection, unit: &str) -> zbus::Result<UnitObservation> {
     let manager = ManagerProxy::builder(connection)
         .cache_properties(CacheProperties::No)
         .build()
         .await?;
     let path = manager.load_unit(unit).await?;
-    let proxy = UnitProxy::builder(connection)
+    let properties = PropertiesProxy::builder(connection)
         .destination(SYSTEMD)
-        .path(path.clone())
+        .path(path)
         .cache_properties(CacheProperties::No)
         .build()
         .await?;
-    // One round trip's worth of waiting: the calls go out together on the one connection.
-    let (load_state, load_error, active_state, sub_state, unit_file_state, active_enter) = tokio::join!(
-        proxy.load_state(),
-        proxy.load_error(),
-        proxy.active_state(),
-        proxy.sub_state(),
-        proxy.unit_file_state(),
-        proxy.active_enter_timestamp(),
-    );
-    let load_state = LoadState::from(load_state?);
+    let unit_props = properties.get_all("org.freedesktop.systemd1.Unit").await?;
+    // When the properties were read: uptime is judged at this instant, not when judged.
+    let read_at_usec = realtime_now_usec();
+    let load_state = LoadState::from(text(&unit_props, "LoadState")?);
     let is_service = unit
         .rsplit_once('.')
         .is_some_and(|(_, suffix)| suffix == "service");
     let service = if is_service && load_state != LoadState::NotFound {
-        let proxy = ServiceProxy::builder(connection)
-            .destination(SYSTEMD)
-            .path(path)
-            .cache_properties(CacheProperties::No)
-            .build()
+        let service_props = properties
+            .get_all("org.freedesktop.systemd1.Service")
             .await?;
-        let (n_restarts, result) = tokio::join!(proxy.n_restarts(), proxy.result());
         Some(ServiceObservation {
             // systemd before v235 has no NRestarts: count none rather than fail the check.
-            n_restarts: n_restarts.unwrap_or(0),
-            result: result?,
+            n_restarts: number::<u32>(&service_props, "NRestarts").unwrap_or(0),
+            result: text(&service_props, "Result")?,
         })
     } else {
         None
     };
     Ok(UnitObservation {
         load_state,
-        load_error: load_error
-            .ok()
-            .map(|(_, message)| message)
-            .filter(|message| !message.is_empty()),
-        active_state: active_state?.into(),
-        sub_state: sub_state?.into(),
-        unit_file_state: unit_file_state.unwrap_or_default().into(),
-        active_enter_usec: active_enter.unwrap_or(0),
+        load_error: load_error(&unit_props),
+        active_state: text(&unit_props, "ActiveState")?.into(),
+        sub_state: text(&unit_props, "SubState")?.into(),
+        unit_file_state: text(&unit_props, "UnitFileState")
+            .unwrap_or_default()
+            .into(),
+        active_enter_usec: number::<u64>(&unit_props, "ActiveEnterTimestamp").unwrap_or(0),
+        read_at_usec,
         service,
     })
+}
+
+/// A string property of a GetAll answer; its absence is an error (systemd always sends it).
+fn text(props: &HashMap<String, OwnedVariant>, name: &str) -> zbus::Result<String> {
+    props
+        .get(name)
+        .and_then(|value| <&str>::try_from(&**value).ok())
+        .map(str::to_string)
+        .ok_or_else(|| zbus::Error::Failure(format!("systemd sent no {name} property")))
+}
+
+fn number<T: for<'a> TryFrom<&'a zbus::Variant<'static>>>(
+    props: &HashMap<String, OwnedVariant>,
+    name: &str,
+) -> Option<T> {
+    props.get(name).and_then(|value| T::try_from(&**value).ok())
+}
+
+/// LoadError's message (a `(ss)` of error name and message); `None` when it loaded.
+fn load_error(props: &HashMap<String, OwnedVariant>) -> Option<String> {
+    let structure = <&zbus::Structure<'_>>::try_from(&**props.get("LoadError")?).ok()?;
+    let message = <&str>::try_from(structure.fields().get(1)?).ok()?;
+    (!message.is_empty()).then(|| message.to_string())
+}
+
+/// CLOCK_REALTIME in microseconds, as systemd's timestamps are.
+pub fn realtime_now_usec() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|since| u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The manager's SystemState and, when it is `degraded`, the failed units (sorted).

@@ -8,6 +8,7 @@
 
 pub mod container;
 pub mod disk;
+pub mod flapping;
 pub mod gpu;
 pub mod http;
 pub mod load;

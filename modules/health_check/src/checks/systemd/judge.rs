@@ -2,13 +2,22 @@
 //! manager's overall state.
 
 use super::params::{SystemdParams, UnitName, UnitStateWanted};
+use super::UnitSeen;
+use crate::checks::flapping::{flapping, readable, FlapPolicy};
 use crate::checks::round2;
 use crate::verdict::{Status, Verdict};
-use ansible_module::types::Duration;
 use host_probe::systemd::{ActiveState, FailedUnits, LoadState, UnitObservation};
 
-/// Decides a unit check. `now_usec` is CLOCK_REALTIME in microseconds, for `min_uptime`.
-pub fn judge_unit(spec: &SystemdParams, seen: &UnitObservation, now_usec: u64) -> Verdict {
+/// Decides a unit check. Uptime is taken at the instant the properties were read
+/// (`read_at_usec`), or at `now_usec` (CLOCK_REALTIME microseconds) when that is unknown; a
+/// reading taken in a restart loop's few running milliseconds must not look healthy.
+pub fn judge_unit(spec: &SystemdParams, seen_now: &UnitSeen, now_usec: u64) -> Verdict {
+    let seen = &seen_now.unit;
+    let now_usec = if seen.read_at_usec > 0 {
+        seen.read_at_usec
+    } else {
+        now_usec
+    };
     let unit = &spec.unit;
     let verdict = |status, observed: String, message: String| {
         with_details(
@@ -98,15 +107,63 @@ pub fn judge_unit(spec: &SystemdParams, seen: &UnitObservation, now_usec: u64) -
         }
     }
 
+    let up = uptime(seen, now_usec);
+    let flap = seen.service.as_ref().and_then(|service| {
+        flapping(
+            u64::from(service.n_restarts),
+            up,
+            seen_now.first,
+            now_usec,
+            spec.flap_window(),
+        )
+    });
+    let mut warning = None;
+    match (&flap, spec.flapping) {
+        (Some(why), FlapPolicy::Fail) => {
+            problems.push(format!("{unit} is in a restart loop: {why}"))
+        }
+        (Some(why), FlapPolicy::Warn) => {
+            warning = Some(format!("{unit} is in a restart loop: {why}"))
+        }
+        _ => {}
+    }
+    // Every message says how often the unit restarted and how long it has been up, so that a
+    // pass after a restart loop, or a failure right after a restart, reads as what it is.
+    let counts = restarts_and_uptime(seen, up);
     let observed = observed_unit(seen, now_usec);
-    if problems.is_empty() {
+    let mut verdict = if !problems.is_empty() {
+        let mut message = problems.join("; ");
+        if flap.is_none() || spec.flapping != FlapPolicy::Fail {
+            message.push_str(&format!(" ({counts})"));
+        }
+        verdict(Status::Fail, observed, message)
+    } else if let Some(message) = warning {
+        verdict(Status::Warn, observed, message)
+    } else {
         verdict(
             Status::Pass,
             observed,
-            format!("{unit} is {} ({})", seen.active_state, seen.sub_state),
+            format!(
+                "{unit} is {} ({}), {counts}",
+                seen.active_state, seen.sub_state
+            ),
         )
-    } else {
-        verdict(Status::Fail, observed, problems.join("; "))
+    };
+    if let Some(why) = flap {
+        verdict = verdict.detail("flapping", why);
+    }
+    verdict.detail("first_seen_restarts", seen_now.first.restarts)
+}
+
+/// "3 restarts, up 2h" (services) or "up 2h"; "not up" for a unit that is not active.
+fn restarts_and_uptime(seen: &UnitObservation, up: Option<std::time::Duration>) -> String {
+    let up = up.map_or_else(|| "not up".to_string(), |up| format!("up {}", readable(up)));
+    match &seen.service {
+        Some(service) => match service.n_restarts {
+            1 => format!("1 restart, {up}"),
+            n => format!("{n} restarts, {up}"),
+        },
+        None => up,
     }
 }
 
@@ -123,15 +180,6 @@ fn uptime(seen: &UnitObservation, now_usec: u64) -> Option<std::time::Duration> 
     let active = seen.active_state.is_up();
     (active && seen.active_enter_usec > 0)
         .then(|| std::time::Duration::from_micros(now_usec.saturating_sub(seen.active_enter_usec)))
-}
-
-/// Whole seconds from ten seconds up; nobody reads "3h2m1.532s".
-fn readable(duration: std::time::Duration) -> Duration {
-    if duration.as_secs() >= 10 {
-        Duration::from_secs(duration.as_secs())
-    } else {
-        Duration(std::time::Duration::from_millis(duration.as_millis() as u64))
-    }
 }
 
 fn observed_unit(seen: &UnitObservation, now_usec: u64) -> String {

@@ -6,12 +6,21 @@ pub mod params;
 #[cfg(test)]
 mod tests;
 
+use super::flapping::{self, FirstSeen};
 use super::{Check, Kind};
 use crate::verdict::Verdict;
 use host_probe::systemd::{Bus, SystemStateObservation, UnitObservation};
 use host_probe::ProbeError;
 use params::{SystemStateParams, SystemdParams, UnitStateWanted};
 use std::time::SystemTime;
+
+/// A unit as read now, with the run's first reading of it (restarts in between mean a
+/// restart loop).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnitSeen {
+    pub unit: UnitObservation,
+    pub first: FirstSeen,
+}
 
 /// The unit check, sharing the run's bus.
 #[derive(Clone)]
@@ -52,7 +61,7 @@ fn realtime_usec(now: SystemTime) -> u64 {
 impl Check for Unit {
     const KIND: Kind = Kind::Systemd;
     type Params = SystemdParams;
-    type Observation = UnitObservation;
+    type Observation = UnitSeen;
 
     fn expected(spec: &SystemdParams) -> String {
         let mut parts = vec![match spec.state {
@@ -74,11 +83,17 @@ impl Check for Unit {
         parts.join(", ")
     }
 
-    async fn observe(&self, spec: &SystemdParams) -> Result<UnitObservation, ProbeError> {
-        Ok(self.bus.unit(spec.unit.as_str()).await?)
+    async fn observe(&self, spec: &SystemdParams) -> Result<UnitSeen, ProbeError> {
+        let unit = self.bus.unit(spec.unit.as_str()).await?;
+        let now = FirstSeen {
+            restarts: unit.service.as_ref().map_or(0, |s| u64::from(s.n_restarts)),
+            read_at_usec: unit.read_at_usec,
+        };
+        let first = flapping::first_seen(&format!("systemd:{}", spec.unit), now);
+        Ok(UnitSeen { unit, first })
     }
 
-    fn judge(spec: &SystemdParams, seen: &UnitObservation, now: SystemTime) -> Verdict {
+    fn judge(spec: &SystemdParams, seen: &UnitSeen, now: SystemTime) -> Verdict {
         judge::judge_unit(spec, seen, realtime_usec(now))
     }
 }

@@ -1,6 +1,7 @@
 //! The `systemd` entries (one unit each) and the `system_state` setting.
 
 use crate::args::check_params;
+use crate::checks::flapping::FlapPolicy;
 use ansible_module::types::Duration;
 use ansible_module::types::Shorthand;
 use serde::Deserialize;
@@ -18,7 +19,21 @@ pub struct SystemdParams {
     pub max_restarts: Option<u32>,
     #[serde(default)]
     pub min_uptime: Option<Duration>,
+    /// A restart loop fails the check (`fail`), only warns (`warn`) or is not judged (`ignore`).
+    #[serde(default)]
+    pub flapping: FlapPolicy,
+    /// A service that restarted by itself and has been up for less than this is flapping.
+    #[serde(default)]
+    pub flap_window: Option<Duration>,
 }
+}
+
+impl SystemdParams {
+    /// `flap_window`, or its default.
+    pub fn flap_window(&self) -> std::time::Duration {
+        self.flap_window
+            .map_or(crate::checks::flapping::DEFAULT_FLAP_WINDOW, Duration::get)
+    }
 }
 
 impl Shorthand for SystemdParams {

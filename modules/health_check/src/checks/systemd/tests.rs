@@ -1,9 +1,11 @@
 //! The systemd rules on fixed observations, the parameters, and a bus that is missing or
 //! silent.
 
-use super::judge::{judge_system_state, judge_unit};
+use super::judge::judge_system_state;
 use super::params::{SystemStateParams, SystemdParams, UnitName, UnitStateWanted};
+use super::UnitSeen;
 use super::{validate, SystemState, Unit};
+use crate::checks::flapping::FirstSeen;
 use crate::checks::{plan, Kind};
 use crate::verdict::{CheckMeta, Status};
 use ansible_module::types::{Duration, StrOrMap};
@@ -24,6 +26,119 @@ fn spec_error(value: serde_json::Value) -> String {
 
 const NOW: u64 = 1_700_000_000_000_000;
 
+/// Judges a reading that is the run's first one (no earlier attempt).
+fn judge_unit(
+    spec: &SystemdParams,
+    seen: &UnitObservation,
+    now_usec: u64,
+) -> crate::verdict::Verdict {
+    let first = FirstSeen {
+        restarts: seen.service.as_ref().map_or(0, |s| u64::from(s.n_restarts)),
+        read_at_usec: seen.read_at_usec,
+    };
+    judge_after(spec, seen, first, now_usec)
+}
+
+fn judge_after(
+    spec: &SystemdParams,
+    seen: &UnitObservation,
+    first: FirstSeen,
+    now_usec: u64,
+) -> crate::verdict::Verdict {
+    let seen = UnitSeen {
+        unit: seen.clone(),
+        first,
+    };
+    super::judge::judge_unit(spec, &seen, now_usec)
+}
+
+fn looping_service(n_restarts: u32, up_ms: u64) -> UnitObservation {
+    UnitObservation {
+        active_enter_usec: NOW - up_ms * 1000,
+        service: Some(ServiceObservation {
+            n_restarts,
+            result: "exit-code".into(),
+        }),
+        ..running_service()
+    }
+}
+
+#[test]
+fn a_restart_loop_caught_running_fails_with_its_restarts_and_uptime() {
+    let out = judge_unit(&spec(json!("loop.service")), &looping_service(138, 3), NOW);
+    assert_eq!(out.status, Status::Fail, "{out:?}");
+    assert_eq!(
+        out.message,
+        "loop.service is in a restart loop: restarted 138 times, up 3ms (less than flap_window 10s)"
+    );
+}
+
+#[test]
+fn restarts_during_the_observation_are_a_restart_loop() {
+    let first = FirstSeen {
+        restarts: 10,
+        read_at_usec: NOW - 5_000_000,
+    };
+    let out = judge_after(
+        &spec(json!("loop.service")),
+        &looping_service(16, 3),
+        first,
+        NOW,
+    );
+    assert_eq!(out.status, Status::Fail);
+    assert_eq!(
+        out.message,
+        "loop.service is in a restart loop: restarted 6 times in 5s, up 3ms"
+    );
+}
+
+#[test]
+fn a_unit_that_restarted_once_long_ago_passes() {
+    let out = judge_unit(
+        &spec(json!("once.service")),
+        &looping_service(1, 600_000),
+        NOW,
+    );
+    assert_eq!(out.status, Status::Pass, "{out:?}");
+    assert_eq!(
+        out.message,
+        "once.service is active (running), 1 restart, up 10m"
+    );
+}
+
+#[test]
+fn flapping_can_warn_or_be_ignored() {
+    let seen = looping_service(40, 5);
+    let out = judge_unit(
+        &spec(json!({"unit": "l.service", "flapping": "warn"})),
+        &seen,
+        NOW,
+    );
+    assert_eq!(out.status, Status::Warn, "{out:?}");
+    let out = judge_unit(
+        &spec(json!({"unit": "l.service", "flapping": "ignore"})),
+        &seen,
+        NOW,
+    );
+    assert_eq!(out.status, Status::Pass, "{out:?}");
+    let out = judge_unit(
+        &spec(json!({"unit": "l.service", "flap_window": "1ms"})),
+        &seen,
+        NOW,
+    );
+    assert_eq!(out.status, Status::Pass, "{out:?}");
+    assert!(spec_error(json!({"unit": "l.service", "flapping": "maybe"})).contains("flapping"));
+}
+
+#[test]
+fn uptime_is_judged_when_the_properties_were_read() {
+    // Read 3 ms after it started; judged a minute later it must still count as 3 ms up.
+    let mut seen = looping_service(5, 3);
+    seen.read_at_usec = NOW;
+    let out = judge_unit(&spec(json!("loop.service")), &seen, NOW + 60_000_000);
+    assert_eq!(out.status, Status::Fail, "{out:?}");
+}
+
 fn running_service() -> UnitObservation {
     UnitObservation {
         load_state: "loaded".into(),
@@ -32,6 +147,7 @@ fn running_service() -> UnitObservation {
         sub_state: "running".into(),
         unit_file_state: "enabled".into(),
         active_enter_usec: NOW - 120_000_000,
+        read_at_usec: NOW,
         service: Some(ServiceObservation {
             n_restarts: 0,
             result: "success".into(),
@@ -191,7 +307,10 @@ fn combinations_are_checked_when_planning() {
 fn active_unit_passes() {
     let out = judge_unit(&spec(json!("web.service")), &running_service(), NOW);
     assert_eq!(out.status, Status::Pass, "{out:?}");
-    assert_eq!(out.message, "web.service is active (running)");
+    assert_eq!(
+        out.message,
+        "web.service is active (running), 0 restarts, up 2m"
+    );
     assert_eq!(out.observed, "active (running), enabled, 0 restarts, up 2m");
     assert_eq!(out.details["uptime_s"], json!(120.0));
     assert_eq!(out.details["n_restarts"], json!(0));
@@ -203,7 +322,8 @@ fn failed_unit_names_sub_state_and_result() {
     assert_eq!(out.status, Status::Fail);
     assert_eq!(
         out.message,
-        "job.service is failed (sub-state failed, result exit-code), expected active"
+        "job.service is failed (sub-state failed, result exit-code), expected active \
+         (0 restarts, not up)"
     );
     assert_eq!(
         out.observed,
@@ -237,7 +357,8 @@ fn inactive_unit() {
     assert_eq!(out.status, Status::Fail);
     assert_eq!(
         out.message,
-        "idle.service is inactive (sub-state dead, result success), expected active"
+        "idle.service is inactive (sub-state dead, result success), expected active \
+         (0 restarts, not up)"
     );
     let out = judge_unit(
         &spec(json!({"unit": "idle.service", "state": "inactive", "enabled": false})),
@@ -245,13 +366,19 @@ fn inactive_unit() {
         NOW,
     );
     assert_eq!(out.status, Status::Pass, "{out:?}");
-    assert_eq!(out.message, "idle.service is inactive (dead)");
+    assert_eq!(
+        out.message,
+        "idle.service is inactive (dead), 0 restarts, not up"
+    );
     let out = judge_unit(
         &spec(json!({"unit": "idle.service", "state": "inactive", "enabled": true})),
         &seen,
         NOW,
     );
-    assert_eq!(out.message, "idle.service is disabled, expected enabled");
+    assert_eq!(
+        out.message,
+        "idle.service is disabled, expected enabled (0 restarts, not up)"
+    );
 }
 
 #[test]
@@ -262,6 +389,7 @@ fn missing_masked_and_broken_units() {
         sub_state: "dead".into(),
         unit_file_state: "".into(),
         active_enter_usec: 0,
+        read_at_usec: NOW,
         service: None,
         load_error: Some("Unit nope.service not found.".into()),
     };
@@ -288,7 +416,8 @@ fn missing_masked_and_broken_units() {
     assert_eq!(out.status, Status::Fail);
     assert_eq!(
         out.message,
-        "old.service is masked and inactive (sub-state dead, result success), expected active"
+        "old.service is masked and inactive (sub-state dead, result success), expected active \
+         (0 restarts, not up)"
     );
     let out = judge_unit(
         &spec(json!({"unit": "old.service", "state": "inactive", "enabled": false})),
@@ -350,7 +479,7 @@ fn enabled_follows_systemctl_is_enabled() {
     let out = judge_unit(&want(true), &with(""), NOW);
     assert_eq!(
         out.message,
-        "a.service has no unit file state, expected enabled"
+        "a.service has no unit file state, expected enabled (0 restarts, up 2m)"
     );
     assert_eq!(
         judge_unit(&want(true), &with("bad"), NOW).status,
@@ -377,10 +506,14 @@ fn restarts_and_uptime() {
     assert_eq!(
         out.message,
         "flappy.service is activating (sub-state auto-restart, result exit-code), expected \
-             active; flappy.service restarted 7 times, more than max_restarts 1"
+             active; flappy.service restarted 7 times, more than max_restarts 1; flappy.service \
+             is in a restart loop: restarted 7 times, not up"
     );
     let out = judge_unit(
-        &spec(json!({"unit": "flappy.service", "state": "any", "max_restarts": 7})),
+        &spec(
+            json!({"unit": "flappy.service", "state": "any", "max_restarts": 7,
+                     "flapping": "ignore"}),
+        ),
         &restarting,
         NOW,
     );
@@ -398,7 +531,7 @@ fn restarts_and_uptime() {
     assert_eq!(out.status, Status::Fail);
     assert_eq!(
         out.message,
-        "web.service active for 3.5s, less than min_uptime 30s"
+        "web.service active for 3.5s, less than min_uptime 30s (0 restarts, up 3.5s)"
     );
     let out = judge_unit(
         &spec(json!({"unit": "web.service", "min_uptime": "1m"})),
