@@ -43,8 +43,11 @@ for entry in "${targets[@]}"; do
     dirs=("$repo_root/$corpus")
     [[ -n "$seeds" && -d "$seeds" ]] && dirs+=("$repo_root/$seeds")
     echo "== fuzz $crate/$target for ${seconds}s"
+    parallel=()
+    # libFuzzer's -jobs mode sends each job's output to fuzz-N.log; one job stays on stdout.
+    [[ "$jobs" -gt 1 ]] && parallel=(-jobs="$jobs" -workers="$jobs")
     if ! (cd "modules/$crate/fuzz" && cargo +nightly fuzz run -O "$target" "${dirs[@]}" -- \
-            -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
+            -max_total_time="$seconds" "${parallel[@]}" -print_final_stats=1 \
             -max_len=65536 -rss_limit_mb=2048); then
         failed+=("$crate/$target")
     fi

@@ -424,10 +424,12 @@ fn seconds(secs: f64) -> Option<Duration> {
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let millis = self.0.as_millis();
-        if millis == 0 && !self.0.is_zero() {
+        // Under a second and not a whole number of milliseconds: microseconds, so that what is
+        // printed reads back as the same length (milliseconds would drop the rest).
+        if self.0 < std::time::Duration::from_secs(1) && self.0.subsec_nanos() % 1_000_000 != 0 {
             return write!(f, "{}us", self.0.as_micros());
         }
+        let millis = self.0.as_millis();
         if !millis.is_multiple_of(1000) || millis == 0 {
             if millis < 1000 {
                 return write!(f, "{millis}ms");
