@@ -426,7 +426,9 @@ impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Under a second and not a whole number of milliseconds: microseconds, so that what is
         // printed reads back as the same length (milliseconds would drop the rest).
-        if self.0 < std::time::Duration::from_secs(1) && self.0.subsec_nanos() % 1_000_000 != 0 {
+        if self.0 < std::time::Duration::from_secs(1)
+            && !self.0.subsec_nanos().is_multiple_of(1_000_000)
+        {
             return write!(f, "{}us", self.0.as_micros());
         }
         let millis = self.0.as_millis();
