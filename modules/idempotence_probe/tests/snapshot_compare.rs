@@ -328,14 +328,21 @@ fn ignore_rules_need_a_reason_and_are_listed_with_it() {
         "rewritten by the login banner job"
     );
 
-    let refused = f.compare(json!({"ignore": [{"path": "/x"}]}));
-    assert_eq!(refused["failed"], true);
+    // No reason at all, and a reason that says nothing: both refused, naming the parameter.
+    let missing = f.compare(json!({"ignore": [{"path": "/x"}]}));
+    assert_eq!(missing["failed"], true);
+    assert_eq!(
+        missing["msg"], "missing required parameter 'ignore[0].reason'",
+        "{missing:#}"
+    );
+    let empty = f.compare(json!({"ignore": [{"path": "/x", "reason": " "}]}));
+    assert_eq!(empty["failed"], true);
     assert!(
-        refused["msg"]
+        empty["msg"]
             .as_str()
             .unwrap()
             .starts_with("parameter 'ignore[0].reason'"),
-        "{refused:#}"
+        "{empty:#}"
     );
 }
 
