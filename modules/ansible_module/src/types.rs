@@ -424,12 +424,14 @@ fn seconds(secs: f64) -> Option<Duration> {
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Under a second and not a whole number of milliseconds: microseconds, so that what is
-        // printed reads back as the same length (milliseconds would drop the rest).
-        if self.0 < std::time::Duration::from_secs(1)
-            && !self.0.subsec_nanos().is_multiple_of(1_000_000)
-        {
-            return write!(f, "{}us", self.0.as_micros());
+        // Not a whole number of milliseconds: microseconds under a second, fractional seconds
+        // above, so that what is printed reads back as the same length (the forms below would
+        // drop the rest).
+        if !self.0.subsec_nanos().is_multiple_of(1_000_000) {
+            if self.0 < std::time::Duration::from_secs(1) {
+                return write!(f, "{}us", self.0.as_micros());
+            }
+            return write!(f, "{}s", self.0.as_secs_f64());
         }
         let millis = self.0.as_millis();
         if !millis.is_multiple_of(1000) || millis == 0 {

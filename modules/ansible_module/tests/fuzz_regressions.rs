@@ -9,8 +9,8 @@ use ansible_module::args::read_args_file;
 use ansible_module::types::Duration;
 
 /// Fuzz target `duration`: a length under a millisecond printed as `500us`, which the parser
-/// did not accept, and `0.133335` printed as `133ms`, a third of a millisecond short: a
-/// duration echoed in a result must read back as itself.
+/// did not accept; `0.133335` printed as `133ms`, a third of a millisecond short; `1m3us`
+/// printed as `1m`: a duration echoed in a result must read back as itself.
 #[test]
 fn a_duration_reads_back_what_it_prints() {
     for text in [
