@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, ROLE_LIBRARY, venv_tool
-from testbed.machines import SSH_KEY, ssh_command, ssh_fleet
+from testbed.machines import ssh_command, ssh_fleet
+from testbed.machines import host_vars as machine_vars
 
 CACHE_DIR = "/var/cache/fleetverify.ops"
 AARCH64_BINARY = ROLE_LIBRARY.parent / "binaries" / "aarch64" / "health_check"
@@ -113,11 +114,7 @@ def run_play(tmp_path: Path, ansible_env, machines, *, pipelining: bool, host_va
     for index, machine in enumerate(machines):
         name = f"node{index + 1}"
         hosts[name] = {
-            "ansible_host": "127.0.0.1",
-            "ansible_port": machine.ssh_port,
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(SSH_KEY),
-            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            **machine_vars(machine),
             **(host_vars or {}).get(name, {}),
         }
     inventory.write_text(json.dumps({"all": {"children": {"fleet": {"hosts": hosts}}}}))

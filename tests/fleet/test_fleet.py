@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, venv_tool
-from testbed.machines import SSH_KEY, ssh_command, ssh_fleet
+from testbed.machines import ssh_command, ssh_fleet
+from testbed.machines import host_vars as machine_vars
 
 PLAYBOOK = """\
 - name: Verify the fleet after a deploy
@@ -34,11 +35,7 @@ def write_inventory(path: Path, machines, host_vars: dict[str, dict]) -> None:
     for index, machine in enumerate(machines):
         name = f"node{index + 1}"
         hosts[name] = {
-            "ansible_host": "127.0.0.1",
-            "ansible_port": machine.ssh_port,
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(SSH_KEY),
-            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            **machine_vars(machine),
             # Checks that depend only on the machine under test, not on the CI host's load.
             "health_check_disks": None,
             "health_check_memory": None,

@@ -587,17 +587,28 @@ def ssh_command(machine: Machine, *command: str) -> list[str]:
     ]
 
 
-def inventory_line(machine: Machine, python: bool = True) -> str:
-    """One INI inventory host line for the machine (root over SSH with the fleet key); with
-    `python`, the interpreter of the python flavour is named so no discovery runs."""
+def host_vars(machine: Machine) -> dict[str, str | int]:
+    """The connection variables of the machine for an inventory: root over SSH with the fleet
+    key, host keys neither checked nor kept (each machine is new)."""
     if machine.ssh_port is None:
         raise MachineError(f"machine {machine.name} has no sshd port")
-    ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
-    line = (
-        f"{machine.name} ansible_host=127.0.0.1 ansible_port={machine.ssh_port} "
-        f"ansible_user=root ansible_ssh_private_key_file={SSH_KEY} "
-        f"ansible_ssh_common_args='{ssh_args}'"
-    )
+    return {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": machine.ssh_port,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(SSH_KEY),
+        "ansible_ssh_common_args":
+            "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+    }
+
+
+def inventory_line(machine: Machine, python: bool = True) -> str:
+    """One INI inventory host line for the machine ([`host_vars`]); with `python`, the
+    interpreter of the python flavour is named so no discovery runs."""
+    variables = host_vars(machine)
+    ssh_args = variables.pop("ansible_ssh_common_args")
+    line = " ".join([machine.name, *(f"{k}={v}" for k, v in variables.items())])
+    line += f" ansible_ssh_common_args='{ssh_args}'"
     if python:
         line += f" ansible_python_interpreter={PYTHON_INTERPRETER}"
     return line

@@ -14,38 +14,11 @@ use std::path::{Path, PathBuf};
 /// fsync, rename over `path`, fsync the directory. On any error the temp file is removed and
 /// `path` is untouched. Missing parent directories are an error, not created.
 pub fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
-    let wrap = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| wrap(std::io::Error::other("path has no file name")))?;
-    let (mut file, temp) = create_temp(&dir, &file_name.to_string_lossy()).map_err(wrap)?;
-    let guard = TempGuard(Some(temp));
     let masked = crate::secrets::mask_bytes(contents);
-    let result = (|| {
+    replace_through_temp(path, mode, |mut file| {
         file.write_all(&masked)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        drop(file);
-        if let Some(temp) = &guard.0 {
-            fs::rename(temp, path)?;
-        }
-        Ok(())
-    })();
-    result.map_err(wrap)?;
-    guard.disarm();
-    // The rename is durable only once the directory entry is; a failure here leaves the new
-    // file in place, so it is not reported as a failed write.
-    if let Ok(dir) = File::open(&dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+        Ok((file, ()))
+    })
 }
 
 /// Like [`write`], for contents made piece by piece and too large to hold in memory (a snapshot
@@ -55,6 +28,26 @@ pub fn write_with<T>(
     path: &Path,
     mode: u32,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> Result<T, Error> {
+    replace_through_temp(path, mode, |file| {
+        let mut out = MaskingWriter {
+            inner: std::io::BufWriter::with_capacity(256 * 1024, file),
+            pending: Vec::new(),
+        };
+        let value = fill(&mut out)?;
+        out.finish()?;
+        let file = out.inner.into_inner().map_err(|err| err.into_error())?;
+        Ok((file, value))
+    })
+}
+
+/// The steps [`write`] and [`write_with`] share: a temp file beside `path`, filled by `fill`
+/// (which hands the file back), then mode, fsync, rename over `path` and an fsync of the
+/// directory. On any error the temp file is removed and `path` is untouched.
+fn replace_through_temp<T>(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(File) -> std::io::Result<(File, T)>,
 ) -> Result<T, Error> {
     let wrap = |source| Error::Write {
         path: path.to_path_buf(),
@@ -70,13 +63,7 @@ pub fn write_with<T>(
     let (file, temp) = create_temp(&dir, &file_name.to_string_lossy()).map_err(wrap)?;
     let guard = TempGuard(Some(temp));
     let result = (|| {
-        let mut out = MaskingWriter {
-            inner: std::io::BufWriter::with_capacity(256 * 1024, file),
-            pending: Vec::new(),
-        };
-        let value = fill(&mut out)?;
-        out.finish()?;
-        let file = out.inner.into_inner().map_err(|err| err.into_error())?;
+        let (file, value) = fill(file)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         drop(file);
@@ -87,6 +74,8 @@ pub fn write_with<T>(
     })();
     let value = result.map_err(wrap)?;
     guard.disarm();
+    // The rename is durable only once the directory entry is; a failure here leaves the new
+    // file in place, so it is not reported as a failed write.
     if let Ok(dir) = File::open(&dir) {
         let _ = dir.sync_all();
     }

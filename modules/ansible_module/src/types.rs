@@ -264,10 +264,18 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for StrOrMap<T> {
 
     /// The mapping's schema, marked `raw`: a string stands for its [`Shorthand::FIELD`].
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let mut schema = generator.subschema_for::<T>();
-        schema.insert("x-ansible-type".into(), "raw".into());
-        schema
+        raw_schema_of::<T>(generator)
     }
+}
+
+/// `T`'s schema marked with Ansible's type `raw`: for parameters that also take another shape
+/// than `T`'s (a shorthand string, a boolean switch).
+pub fn raw_schema_of<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    let mut schema = generator.subschema_for::<T>();
+    schema.insert("x-ansible-type".into(), "raw".into());
+    schema
 }
 
 #[doc(hidden)]

@@ -170,9 +170,7 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Toggle<T> {
 
     /// The settings' mapping, marked `raw`: `true`/`false` switch the check with defaults.
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let mut schema = generator.subschema_for::<T>();
-        schema.insert("x-ansible-type".into(), "raw".into());
-        schema
+        ansible_module::types::raw_schema_of::<T>(generator)
     }
 }
 
