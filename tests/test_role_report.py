@@ -109,6 +109,13 @@ def test_serial_batches_judge_only_their_own_hosts_and_the_report_covers_every_b
         "web1": "pass", "web2": "pass", "web3": "fail", "web4": "pass"}, doc
     assert doc["failed_hosts"] == ["web3"], doc
     assert doc["status"] == "fail" and doc["hosts_pass"] == 3 and doc["hosts_fail"] == 1, doc
+    assert [(b["hosts"], b["status"]) for b in doc["batches"]] == [
+        (["web1", "web2"], "pass"), (["web3", "web4"], "fail")], doc
+    assert doc["stopped_at_batch"] == {"number": 2, "hosts": ["web3"]} and doc["not_deployed"] == [], doc
+    # Every field a reader meets is in the schema document.
+    schema_doc = (REPO_ROOT / "docs" / "health-summary-schema.md").read_text()
+    undocumented = [key for key in doc if f"`{key}`" not in schema_doc]
+    assert not undocumented, f"fields missing from docs/health-summary-schema.md: {undocumented}"
 
 
 def test_a_passing_serial_run_writes_a_complete_pass_report(tmp_path, ansible_env, module_binary, tcp_listener):
