@@ -256,19 +256,16 @@ def test_secrets_gate_reports_unreadable_files_as_skipped_in_audit_mode(public_t
     assert any(str(repo / "lockeddir") in w and "Permission denied" in w for w in result["warnings"]), result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: an unwalkable directory is a finding whose 'file' carries the error text "
-    "and which 'counts' leaves out (3 findings, counts summing to 2)",
-)
 def test_secrets_gate_counts_agree_with_its_findings_and_files_are_paths(public_tree):
     repo = unreadable_repo(public_tree)
     args = write_args(public_tree / "args.json", {"paths": [str(repo)], "mode": "enforce"})
 
     result = one_json_object(run_as_nobody("secrets_gate", args).stdout)
 
-    assert sum(result["counts"].values()) == len(result["findings"]), result
+    assert sum(result["counts"].values()) == len(result["findings"]) == 3, result
     assert all(Path(f["file"]).exists() for f in result["findings"]), result["findings"]
+    walked = [f for f in result["findings"] if f["file"] == str(repo / "lockeddir")]
+    assert len(walked) == 1 and "Permission denied" in walked[0]["message"], result["findings"]
 
 
 def test_secrets_gate_walks_a_tree_with_symlink_loops_once_and_in_time(tmp_path):
@@ -319,21 +316,30 @@ def test_secrets_gate_line_scans_deeply_nested_yaml_and_does_not_expand_alias_bo
     assert "nesting deeper than" in fallback["block.yml"], fallback
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: secrets_gate opens 'baseline' without checking it is a regular file and has "
-    "no timeout, so a FIFO (or a file on a hung mount) blocks it forever",
-)
-def test_secrets_gate_refuses_a_baseline_that_never_answers(tmp_path):
+@pytest.mark.parametrize("parameter", ["baseline", "sops_config"])
+def test_secrets_gate_refuses_a_file_parameter_that_never_answers(tmp_path, parameter):
     (tmp_path / "repo").mkdir()
-    fifo = tmp_path / "baseline.json"
+    fifo = tmp_path / "param.json"
     os.mkfifo(fifo)
-    args = write_args(tmp_path / "args.json", {"paths": [str(tmp_path / "repo")], "baseline": str(fifo)})
+    args = write_args(tmp_path / "args.json", {"paths": [str(tmp_path / "repo")], parameter: str(fifo)})
 
     proc = run_module("secrets_gate", args, timeout=3)
 
     result = one_json_object(proc.stdout)
-    assert result["failed"] is True and "baseline" in result["msg"], result
+    assert result["failed"] is True and f"parameter '{parameter}'" in result["msg"], result
+    assert "it is a FIFO, not a regular file" in result["msg"], result
+
+
+def test_secrets_gate_command_line_refuses_a_fifo_baseline(tmp_path):
+    (tmp_path / "repo").mkdir()
+    fifo = tmp_path / "baseline.json"
+    os.mkfifo(fifo)
+
+    proc = subprocess.run([str(binary("secrets_gate")), "scan", str(tmp_path / "repo"), "--baseline", str(fifo)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3)
+
+    assert proc.returncode == 2, proc
+    assert "option '--baseline'" in proc.stderr and "not a regular file" in proc.stderr, proc.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,21 +416,49 @@ def test_sigterm_while_idempotence_probe_waits_gives_one_failed_object_and_no_sn
     assert list(snapshots.iterdir()) == [], "a half-written or temp snapshot was left behind"
 
 
+SIGTERM_FROM_INSIDE = """
+import json, signal, subprocess, sys, time
+proc = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+time.sleep(1.5)
+running = proc.poll() is None
+proc.send_signal(signal.SIGTERM)
+signalled = time.monotonic()
+stdout, _ = proc.communicate(timeout=20)
+print(json.dumps({"running": running, "returncode": proc.returncode, "stdout": stdout,
+                  "exit_s": time.monotonic() - signalled}))
+"""
+
+
 def test_sigterm_while_secrets_gate_works_gives_one_failed_object(tmp_path):
-    (tmp_path / "repo").mkdir()
-    (tmp_path / "repo" / "vars.yml").write_text(PLANTED)
-    fifo = tmp_path / "baseline.json"  # blocks the gate deterministically (see the gap above)
-    os.mkfifo(fifo)
-    out = tmp_path / "out"
-    out.mkdir()
-    args = write_args(tmp_path / "args.json", {
-        "paths": [str(tmp_path / "repo")], "baseline": str(fifo), "output": str(out / "report.json")})
+    need_root()
+    if not Path("/dev/fuse").exists():
+        pytest.fail("needs /dev/fuse (the FUSE kernel module)", pytrace=False)
+    # The gate waits (up to its 30 s timeout) for a mount that never answers: blocked, deterministically.
+    tree = Path(tempfile.mkdtemp(prefix="sg-sigterm-", dir="/tmp"))
+    try:
+        (tree / "mnt").mkdir()
+        (tree / "vars.yml").write_text(PLANTED)
+        out = tmp_path / "out"
+        out.mkdir()
+        args = write_args(tmp_path / "args.json", {
+            "paths": [str(tree)], "timeout": "30s", "output": str(out / "report.json")})
+        proc = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", sys.executable, "-m", "testbed.hung_fuse",
+             str(tree / "mnt"), "25", "--", sys.executable, "-c", SIGTERM_FROM_INSIDE,
+             str(binary("secrets_gate")), str(args)],
+            cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        run = json.loads(json.loads(proc.stdout)["stdout"])
 
-    proc, _ = sigterm_mid_run("secrets_gate", args)
-
-    result = one_json_object(proc.stdout)
-    assert result["failed"] is True and "SIGTERM" in result["msg"], result
-    assert list(out.iterdir()) == []
+        assert run["running"], "the module finished before it could be interrupted"
+        result = one_json_object(run["stdout"])
+        assert result["failed"] is True and "SIGTERM" in result["msg"] and run["returncode"] == 1, result
+        assert run["exit_s"] < 10, run
+        assert list(out.iterdir()) == []
+    finally:
+        shutil.rmtree(tree)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,11 +572,6 @@ def test_the_deployment_report_error_on_a_full_filesystem_names_the_report_path(
 # secrets_gate: a hung mount inside the scanned tree
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: secrets_gate has no timeout, so a mount that never answers inside a scanned "
-    "tree blocks the walk until the server goes away",
-)
 def test_secrets_gate_does_not_hang_on_a_mount_that_never_answers(tmp_path):
     need_root()
     if not Path("/dev/fuse").exists():
@@ -551,15 +580,22 @@ def test_secrets_gate_does_not_hang_on_a_mount_that_never_answers(tmp_path):
     try:
         (tree / "mnt").mkdir()
         (tree / "vars.yml").write_text(PLANTED)
-        args = write_args(tmp_path / "args.json", {"paths": [str(tree)], "mode": "enforce"})
+        args = write_args(tmp_path / "args.json", {"paths": [str(tree)], "mode": "enforce", "timeout": "1s"})
         proc = subprocess.run(
             ["unshare", "-m", "--propagation", "private", sys.executable, "-m", "testbed.hung_fuse",
-             str(tree / "mnt"), "5", "--", str(binary("secrets_gate")), str(args)],
+             str(tree / "mnt"), "20", "--", str(binary("secrets_gate")), str(args)],
             cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=60,
         )
         assert proc.returncode == 0, proc.stderr
         run = json.loads(proc.stdout)
 
-        assert run["hung"] is False, run
+        assert run["hung"] is False and run["elapsed_s"] < 10, run
+        result = one_json_object(run["stdout"])
+        assert result["failed"] is True and run["returncode"] == 1, result
+        found = sorted((f["file"], f["rule"]) for f in result["findings"])
+        assert found == [(str(tree / "mnt"), "unreadable-file"), (str(tree / "vars.yml"), "credential-value")], found
+        stuck = next(f for f in result["findings"] if f["file"] == str(tree / "mnt"))
+        assert f"timed out reading {tree / 'mnt'} after 1s" in stuck["message"], stuck
+        assert sum(result["counts"].values()) == 2, result["counts"]
     finally:
         shutil.rmtree(tree)

@@ -35,17 +35,7 @@ pub fn read_args_file(path: &Path) -> Result<Value, Error> {
         path: path.to_path_buf(),
         source,
     };
-    let metadata = std::fs::metadata(path).map_err(read_error)?;
-    // A FIFO, a device such as /dev/zero or a directory has no size to check against the cap:
-    // reading one would block forever or never end, so only a regular file is read.
-    if !metadata.is_file() {
-        let kind = file_kind(&metadata.file_type());
-        return Err(read_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("it is {kind}, not a regular file"),
-        )));
-    }
-    let size = metadata.len();
+    let size = regular_file_metadata(path).map_err(read_error)?.len();
     if size > MAX_ARGS_FILE_BYTES {
         return Err(Error::ArgsTooLarge {
             path: path.to_path_buf(),
@@ -69,6 +59,46 @@ pub fn read_args_file(path: &Path) -> Result<Value, Error> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The metadata of `path` when it is a regular file; otherwise an `InvalidInput` error that
+/// names what it is (`it is a FIFO, not a regular file`). A FIFO, a device such as /dev/zero or
+/// a directory has no size to check against a cap: reading one would block forever or never
+/// end, so a module reads only a regular file from a path it was given (the arguments file,
+/// and file parameters such as a baseline).
+pub fn regular_file_metadata(path: &Path) -> std::io::Result<std::fs::Metadata> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        let kind = file_kind(&metadata.file_type());
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file"),
+        ));
+    }
+    Ok(metadata)
+}
+
+/// Reads `path` when it is a regular file of at most `max_bytes` (refused by its size before
+/// it is read, and bounded even if it grows meanwhile), with errors that say what it is.
+pub fn read_regular_file(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    let too_large = |size: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is larger than {max_bytes} bytes ({size} bytes)"),
+        )
+    };
+    let size = regular_file_metadata(path)?.len();
+    if size > max_bytes {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    std::fs::File::open(path)?
+        .take(max_bytes + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Names a file type in words, for the error about an arguments file that is not a file.

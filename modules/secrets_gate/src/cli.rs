@@ -11,6 +11,7 @@ pub const USAGE: &str = "usage: secrets_gate scan PATH... [--format text|json|sa
                           [--provider vault|sops|either] [--mode enforce|audit] [--exclude GLOB]...
                           [--sops-config FILE] [--max-data-key-age DURATION] [--key-file FILE]...
                           [--credential-key WORD]... [--max-file-size SIZE] [--show-hint] [--no-gitignore]
+                          [--timeout DURATION]
 exit codes: 0 clean, 1 findings, 2 usage or I/O error
 as an Ansible module: secrets_gate ARGS_FILE (see --help)
 ";
@@ -83,7 +84,23 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 }
             }
             "--exclude" => config.excludes.push(value("--exclude")?),
-            "--sops-config" => config.sops_config = Some(PathBuf::from(value("--sops-config")?)),
+            "--sops-config" => {
+                // Relative to the working directory, as any path on a command line.
+                let path = PathBuf::from(value("--sops-config")?);
+                config.sops_config = Some(match std::env::current_dir() {
+                    Ok(cwd) if path.is_relative() => cwd.join(path),
+                    _ => path,
+                });
+            }
+            "--timeout" => {
+                let v = value("--timeout")?;
+                let d: ansible_module::types::Duration =
+                    v.parse().map_err(|e| format!("option '--timeout': {e}"))?;
+                if d.get().is_zero() {
+                    return Err("option '--timeout': expected a duration above zero".into());
+                }
+                config.timeout = d.get();
+            }
             "--max-data-key-age" => {
                 let v = value("--max-data-key-age")?;
                 let d: ansible_module::types::Duration = v
@@ -116,8 +133,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         return Err("missing PATH: give at least one file or directory to scan".into());
     }
     if let Some(path) = baseline_path {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("option '--baseline': cannot read '{}': {e}", path.display()))?;
+        let text = crate::mounts::read_parameter_file(
+            &path,
+            scan::MAX_PARAMETER_FILE_BYTES,
+            config.timeout,
+        )
+        .map_err(|e| format!("option '--baseline': cannot read '{}': {e}", path.display()))?;
         config.baseline = Some(
             Baseline::parse(&text)
                 .map_err(|e| format!("option '--baseline': '{}': {e}", path.display()))?,

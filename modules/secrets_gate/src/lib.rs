@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod formats;
 pub mod module;
+pub mod mounts;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -9,5 +9,11 @@ fn main() {
     if argv.first().map(String::as_str) == Some("scan") {
         std::process::exit(secrets_gate::cli::run(&argv[1..]));
     }
+    if let [probe, path] = argv.as_slice() {
+        if probe == secrets_gate::mounts::PROBE_COMMAND {
+            // The scan's throw-away look at a mount that may not answer (see mounts.rs).
+            std::process::exit(secrets_gate::mounts::probe_main(path));
+        }
+    }
     secrets_gate::module::main(&argv)
 }

@@ -57,6 +57,9 @@ pub struct Args {
     )]
     pub honour_gitignore: bool,
     #[serde(default)]
+    #[schemars(extend("default" = "10s"))]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
     pub output: Option<String>,
     #[serde(default)]
     pub output_format: Option<String>,
@@ -94,9 +97,19 @@ pub fn config_from_args(args: Args) -> Result<(ScanConfig, Option<(PathBuf, Stri
             ))
         }
     };
+    if let Some(timeout) = args.timeout {
+        if timeout.get().is_zero() {
+            return Err(invalid("timeout", "expected a duration above zero"));
+        }
+        config.timeout = timeout.get();
+    }
     if let Some(path) = &args.baseline {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid("baseline", format!("cannot read '{path}': {e}")))?;
+        let text = crate::mounts::read_parameter_file(
+            std::path::Path::new(path),
+            scan::MAX_PARAMETER_FILE_BYTES,
+            config.timeout,
+        )
+        .map_err(|e| invalid("baseline", format!("cannot read '{path}': {e}")))?;
         config.baseline = Some(
             Baseline::parse(&text).map_err(|e| invalid("baseline", format!("'{path}': {e}")))?,
         );
@@ -172,6 +185,7 @@ pub const PARAMETERS: &[&str] = &[
     "show_hint",
     "max_file_size",
     "honour_gitignore",
+    "timeout",
     "output",
     "output_format",
 ];

@@ -3,6 +3,7 @@
 //! coverage, data-key age, recipients, key files), the baseline, and the migration report.
 
 use crate::formats::{self, Leaf};
+use crate::mounts;
 use crate::report::{self, Baseline, Fallback, FileMigration, Finding, Migration, Report, Skipped};
 use crate::rules::{self, Rule, RuleConfig};
 use crate::sops::{self, SopsConfig, SopsMetadata};
@@ -57,6 +58,8 @@ pub struct ScanConfig {
     pub enforce: bool,
     pub baseline: Option<Baseline>,
     pub rules: RuleConfig,
+    /// The `.sops.yaml` to check coverage against; a relative path is taken from the first scan
+    /// root's directory (the command line makes it absolute from the working directory first).
     pub sops_config: Option<PathBuf>,
     pub max_data_key_age_secs: Option<u64>,
     pub recipients: Vec<RecipientRule>,
@@ -64,12 +67,16 @@ pub struct ScanConfig {
     pub show_hint: bool,
     pub max_file_size: u64,
     pub honour_gitignore: bool,
+    /// How long another file system inside the scanned tree (a network or FUSE mount) has to
+    /// answer its first look before it is reported as unreadable and not entered.
+    pub timeout: std::time::Duration,
     /// Unix seconds "now", for data-key ages.
     pub now: i64,
 }
 
 impl ScanConfig {
-    /// Defaults: provider `either`, enforce, 1 MiB size limit, `.gitignore` honoured.
+    /// Defaults: provider `either`, enforce, 1 MiB size limit, `.gitignore` honoured, 10 s for
+    /// a mount to answer.
     pub fn new(paths: Vec<PathBuf>) -> Self {
         Self {
             paths,
@@ -85,6 +92,7 @@ impl ScanConfig {
             show_hint: false,
             max_file_size: 1024 * 1024,
             honour_gitignore: true,
+            timeout: mounts::DEFAULT_TIMEOUT,
             now: ansible_module::time::unix_now(),
         }
     }
@@ -266,6 +274,9 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
         pattern: config.excludes.join(", "),
         message: e.to_string(),
     })?;
+    let hung = hung_mounts(&roots, config.timeout);
+    // The walker meets a hung mount point as the path it was reached by (given root + rest).
+    let hung_as_walked: Vec<PathBuf> = hung.iter().map(|(walked, _)| walked.clone()).collect();
     builder
         .hidden(false)
         .git_ignore(config.honour_gitignore)
@@ -281,9 +292,12 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
                 .map_or(2, |n| n.get())
                 .min(8),
         )
-        .filter_entry(|entry| entry.file_name() != ".git");
+        .filter_entry(move |entry| {
+            entry.file_name() != ".git"
+                && (hung_as_walked.is_empty() || !hung_as_walked.iter().any(|h| h == entry.path()))
+        });
     let outcomes: Mutex<Vec<FileOutcome>> = Mutex::new(Vec::new());
-    let walk_errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let walk_errors: Mutex<Vec<WalkProblem>> = Mutex::new(Vec::new());
     builder.build_parallel().run(|| {
         let outcomes = &outcomes;
         let walk_errors = &walk_errors;
@@ -300,7 +314,7 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
                 }
                 Err(err) => {
                     if let Ok(mut errors) = walk_errors.lock() {
-                        errors.push(err.to_string());
+                        errors.extend(walk_problems(&err));
                     }
                 }
             }
@@ -309,8 +323,90 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
     });
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
     outcomes.sort_by(|a, b| a.display.cmp(&b.display));
-    let walk_errors = walk_errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut walk_errors = walk_errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    walk_errors.extend(hung.into_iter().map(|(walked, _)| WalkProblem {
+        error: format!(
+            "timed out reading {} after {} (a mount that does not answer?); not entered",
+            walked.to_string_lossy().trim_start_matches("./"),
+            ansible_module::types::Duration(config.timeout)
+        ),
+        path: Some(walked),
+    }));
+    walk_errors.sort_by(|a, b| a.path.cmp(&b.path));
     finish(config, &roots, outcomes, walk_errors)
+}
+
+/// A path the walk could not enter or read (a directory nobody may list, a mount that does not
+/// answer), and the error; `path` is `None` only for an error that names no path.
+struct WalkProblem {
+    path: Option<PathBuf>,
+    error: String,
+}
+
+/// The walker's error as (path, error text) pairs: the path for `file`, the text for the message.
+fn walk_problems(err: &ignore::Error) -> Vec<WalkProblem> {
+    match err {
+        ignore::Error::WithPath { path, err } => walk_problems(err)
+            .into_iter()
+            .map(|p| WalkProblem {
+                path: Some(p.path.unwrap_or_else(|| path.clone())),
+                error: p.error,
+            })
+            .collect(),
+        ignore::Error::Io(io) => vec![WalkProblem {
+            path: None,
+            error: format!("cannot walk it: {io}"),
+        }],
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_problems(err)
+        }
+        ignore::Error::Partial(errors) => errors.iter().flat_map(walk_problems).collect(),
+        ignore::Error::Loop { child, .. } => vec![WalkProblem {
+            path: Some(child.clone()),
+            error: err.to_string(),
+        }],
+        other => vec![WalkProblem {
+            path: None,
+            error: other.to_string(),
+        }],
+    }
+}
+
+/// The mount points inside the scanned directories that did not answer a probe within the
+/// timeout, as (path as the walker reaches it, absolute path); a mount inside a hung one is
+/// left out (it is not reached).
+fn hung_mounts(
+    roots: &[(PathBuf, PathBuf)],
+    timeout: std::time::Duration,
+) -> Vec<(PathBuf, PathBuf)> {
+    let all = mounts::mounts();
+    let mut inside: Vec<PathBuf> = roots
+        .iter()
+        .filter(|(_, canonical)| canonical.is_dir())
+        .flat_map(|(_, canonical)| mounts::mount_points_inside(&all, canonical))
+        .collect();
+    if inside.is_empty() {
+        return Vec::new();
+    }
+    inside.sort();
+    inside.dedup();
+    let mut hung = mounts::unanswered(&inside, timeout);
+    hung.sort();
+    let mut outermost: Vec<PathBuf> = Vec::new();
+    for path in hung {
+        if !outermost.iter().any(|outer| path.starts_with(outer)) {
+            outermost.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    for absolute in outermost {
+        for (given, canonical) in roots {
+            if let Ok(rest) = absolute.strip_prefix(canonical) {
+                out.push((given.join(rest), absolute.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// The path relative to the scan root it was reached from, and its absolute path (the
@@ -596,11 +692,67 @@ fn expand_path(file: &str, base: &Path) -> PathBuf {
     }
 }
 
+/// The directory a fingerprint's path is relative to, per scan root: the repository root (the
+/// nearest directory above the root holding `.git`), else the directory of `.sops.yaml` when it
+/// is above the root, else the root's own directory. So the same finding has the same
+/// fingerprint whether the repository is scanned as `repo/`, `./` or `/abs/repo`, and, in a
+/// git checkout, whichever of its directories is scanned.
+fn fingerprint_bases(
+    roots: &[(PathBuf, PathBuf)],
+    sops_config: Option<&SopsConfig>,
+) -> Vec<PathBuf> {
+    let sops_dir = sops_config
+        .and_then(|sc| sc.path.parent())
+        .and_then(|p| std::fs::canonicalize(p).ok());
+    roots
+        .iter()
+        .filter_map(|(_, canonical)| {
+            let dir = if canonical.is_dir() {
+                canonical.as_path()
+            } else {
+                canonical.parent()?
+            };
+            let base = dir
+                .ancestors()
+                .find(|d| d.join(".git").exists())
+                .or_else(|| sops_dir.as_deref().filter(|s| dir.starts_with(s)))
+                .unwrap_or(dir);
+            Some(base.to_path_buf())
+        })
+        .collect()
+}
+
+/// A file's path for its fingerprint: relative to the innermost base that holds it.
+fn fingerprint_path(absolute: &Path, bases: &[PathBuf]) -> String {
+    bases
+        .iter()
+        .filter_map(|base| absolute.strip_prefix(base).ok())
+        .min_by_key(|rest| rest.as_os_str().len())
+        .map_or_else(
+            || absolute.to_string_lossy().into_owned(),
+            |rest| rest.to_string_lossy().into_owned(),
+        )
+}
+
+/// The largest file parameter (`baseline`, `sops_config`) read.
+pub const MAX_PARAMETER_FILE_BYTES: u64 = ansible_module::args::MAX_ARGS_FILE_BYTES;
+
 fn find_sops_config(
     config: &ScanConfig,
     roots: &[(PathBuf, PathBuf)],
 ) -> Result<Option<SopsConfig>, ScanError> {
     let candidate = match &config.sops_config {
+        Some(path) if path.is_relative() => {
+            // Relative to the first scan root's directory (the module's documented rule).
+            let base = roots.first().and_then(|(_, canonical)| {
+                if canonical.is_dir() {
+                    Some(canonical.clone())
+                } else {
+                    canonical.parent().map(Path::to_path_buf)
+                }
+            });
+            Some(base.map_or_else(|| path.clone(), |b| b.join(path)))
+        }
         Some(path) => Some(path.clone()),
         None => roots.iter().find_map(|(_, canonical)| {
             let start = if canonical.is_dir() {
@@ -617,10 +769,11 @@ fn find_sops_config(
     let Some(path) = candidate else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| ScanError::SopsConfig {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let text = mounts::read_parameter_file(&path, MAX_PARAMETER_FILE_BYTES, config.timeout)
+        .map_err(|message| ScanError::SopsConfig {
+            path: path.clone(),
+            message,
+        })?;
     SopsConfig::parse(&path, &text)
         .map(Some)
         .map_err(|message| ScanError::SopsConfig { path, message })
@@ -642,35 +795,62 @@ fn finish(
     config: &ScanConfig,
     roots: &[(PathBuf, PathBuf)],
     mut outcomes: Vec<FileOutcome>,
-    walk_errors: Vec<String>,
+    walk_errors: Vec<WalkProblem>,
 ) -> Result<Report, ScanError> {
     let sops_config = if config.provider == Provider::Vault {
         None
     } else {
         find_sops_config(config, roots)?
     };
+    let bases = fingerprint_bases(roots, sops_config.as_ref());
     let mut report = Report {
         mode: if config.enforce { "enforce" } else { "audit" }.into(),
         provider: config.provider.name().into(),
         ..Report::default()
     };
-    for error in walk_errors {
-        if config.enforce {
-            report.findings.push(Finding {
-                file: error.clone(),
-                line: 1,
-                column: 1,
-                key_path: String::new(),
-                rule: Rule::UnreadableFile.id().into(),
-                severity: Rule::UnreadableFile.severity().into(),
-                message: format!("cannot walk: {error}; failing closed"),
-                fingerprint: report::fingerprint(&error, "", Rule::UnreadableFile),
-                hint: None,
-                plaintext: false,
-            });
-        } else {
-            report.warnings.push(format!("cannot walk: {error}"));
+    for problem in walk_errors {
+        let Some(path) = problem.path else {
+            // No path to point at: the run cannot say what it missed.
+            report.warnings.push(problem.error);
+            continue;
+        };
+        let display = path.to_string_lossy().trim_start_matches("./").to_string();
+        if !config.enforce {
+            report
+                .warnings
+                .push(format!("{display}: {}", problem.error));
+            continue;
         }
+        let (_, absolute) = relative_to_root(&path, roots);
+        let fingerprint = report::fingerprint(
+            &fingerprint_path(&absolute, &bases),
+            "",
+            Rule::UnreadableFile,
+        );
+        if config
+            .baseline
+            .as_ref()
+            .is_some_and(|b| b.fingerprints.contains(&fingerprint))
+        {
+            report.baselined += 1;
+            continue;
+        }
+        *report
+            .counts
+            .entry(Rule::UnreadableFile.id().to_string())
+            .or_insert(0) += 1;
+        report.findings.push(Finding {
+            file: display,
+            line: 1,
+            column: 1,
+            key_path: String::new(),
+            rule: Rule::UnreadableFile.id().into(),
+            severity: Rule::UnreadableFile.severity().into(),
+            message: format!("{}; failing closed", problem.error),
+            fingerprint,
+            hint: None,
+            plaintext: false,
+        });
     }
     if config.provider == Provider::Sops && sops_config.is_none() {
         report.warnings.push(
@@ -678,9 +858,13 @@ fn finish(
         );
     }
     let mut key_files: Vec<PathBuf> = config.key_files.clone();
+    // The directory of .sops.yaml, resolved once: creation rules match paths relative to it.
+    let sops_base = sops_config
+        .as_ref()
+        .and_then(|sc| sc.path.parent().and_then(|p| std::fs::canonicalize(p).ok()));
     for outcome in &mut outcomes {
         key_files.append(&mut outcome.vault_password_files);
-        repository_gates(outcome, config, sops_config.as_ref());
+        repository_gates(outcome, config, sops_config.as_ref(), sops_base.as_deref());
     }
     for outcome in outcomes {
         report.files_scanned += usize::from(outcome.skipped.is_none());
@@ -700,8 +884,11 @@ fn finish(
             if raw.rule.is_plaintext() && !seen_lines.insert(raw.line) {
                 continue;
             }
-            let fingerprint =
-                report::fingerprint(&outcome.relative, &key_path_for_fp(&raw), raw.rule);
+            let fingerprint = report::fingerprint(
+                &fingerprint_path(&outcome.absolute, &bases),
+                &key_path_for_fp(&raw),
+                raw.rule,
+            );
             if raw.rule.is_plaintext() && outcome.allow_lines.contains(&raw.line) {
                 report.allowed += 1;
                 continue;
@@ -770,6 +957,7 @@ fn repository_gates(
     outcome: &mut FileOutcome,
     config: &ScanConfig,
     sops_config: Option<&SopsConfig>,
+    sops_base: Option<&Path>,
 ) {
     let is_sops = outcome.sops_meta.is_some();
     let has_plaintext = outcome.findings.iter().any(|f| f.rule.is_plaintext());
@@ -796,18 +984,17 @@ fn repository_gates(
     }
     let coverage_required = config.provider == Provider::Sops
         || config.provider == Provider::Either && sops_config.is_some();
-    if coverage_required && is_secrets_file && !outcome.display.ends_with(".sops.yaml") {
+    // Only the SOPS configuration itself is exempt; `secrets.sops.yaml` is a secrets file.
+    let is_sops_config = outcome
+        .absolute
+        .file_name()
+        .is_some_and(|n| n == ".sops.yaml" || n == ".sops.yml");
+    if coverage_required && is_secrets_file && !is_sops_config {
         let covered = sops_config.is_some_and(|sc| {
-            let base = sc
-                .path
-                .parent()
-                .and_then(|p| std::fs::canonicalize(p).ok())
-                .unwrap_or_default();
-            let rel = outcome
-                .absolute
-                .strip_prefix(&base)
+            let rel = sops_base
+                .and_then(|base| outcome.absolute.strip_prefix(base).ok())
                 .map(|p| p.to_string_lossy().to_string())
-                .unwrap_or_else(|_| outcome.display.clone());
+                .unwrap_or_else(|| outcome.display.clone());
             sc.covers(&rel, &outcome.absolute.to_string_lossy())
         });
         if !covered {

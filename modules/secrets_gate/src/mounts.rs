@@ -1,0 +1,259 @@
+//! Mounts that may never answer: a FUSE or network file system whose server went away blocks
+//! every `stat`, `open` or `readdir` under it, and a thread blocked there cannot even be killed
+//! (the kernel waits for the server's answer), so it would keep the whole process alive after
+//! the result is printed. The scan therefore never touches another file system inside the
+//! scanned tree, nor a file parameter on a network or FUSE mount, before a throw-away child
+//! process (`secrets_gate __probe PATH`, stdio on /dev/null) has looked at it within the
+//! `timeout`. A look that times out is reported and the path is not entered; the stuck child is
+//! left behind, holding none of our pipes, and goes away when the mount does.
+//!
+//! Mount points come from `/proc/self/mountinfo`, which the kernel answers without asking any
+//! file system.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hidden first argument that makes the binary a probe.
+pub const PROBE_COMMAND: &str = "__probe";
+
+/// The default time a mount has to answer its first look.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// File system types served over a network or by a user-space process: the ones whose
+/// server can go away and leave every request unanswered.
+fn may_hang(fstype: &str) -> bool {
+    fstype.starts_with("fuse")
+        || fstype.starts_with("nfs")
+        || fstype.starts_with("smb")
+        || matches!(
+            fstype,
+            "cifs" | "9p" | "ceph" | "glusterfs" | "afs" | "davfs" | "sshfs" | "lustre" | "gfs2"
+        )
+}
+
+/// One line of `/proc/self/mountinfo`: where, and which file system type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub point: PathBuf,
+    pub fstype: String,
+}
+
+/// The process's mounts, or none when `/proc` is not there (then nothing is probed).
+pub fn mounts() -> Vec<Mount> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|text| parse_mountinfo(&text))
+        .unwrap_or_default()
+}
+
+/// Parses mountinfo: field 5 is the mount point (octal escapes for space, tab, newline and
+/// backslash), the first field after ` - ` the file system type.
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let (head, tail) = line.split_once(" - ")?;
+            let point = head.split(' ').nth(4)?;
+            let fstype = tail.split(' ').next()?;
+            Some(Mount {
+                point: PathBuf::from(unescape(point)),
+                fstype: fstype.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
+                let value = digits
+                    .iter()
+                    .fold(0u16, |acc, d| acc * 8 + u16::from(d - b'0'));
+                if let Ok(value) = u8::try_from(value) {
+                    out.push(value);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount points strictly inside `root`, outermost first.
+pub fn mount_points_inside(mounts: &[Mount], root: &Path) -> Vec<PathBuf> {
+    let mut inside: Vec<PathBuf> = mounts
+        .iter()
+        .filter(|m| m.point != root && m.point.starts_with(root))
+        .map(|m| m.point.clone())
+        .collect();
+    inside.sort();
+    inside.dedup();
+    inside
+}
+
+/// Whether `path` (absolute, not resolved: resolving it would touch the mount) lies on a
+/// file system that may never answer.
+pub fn on_mount_that_may_hang(mounts: &[Mount], path: &Path) -> bool {
+    mounts
+        .iter()
+        .filter(|m| path.starts_with(&m.point))
+        .max_by_key(|m| m.point.as_os_str().len())
+        .is_some_and(|m| may_hang(&m.fstype))
+}
+
+/// The child side: looks at `path` (a directory's first entry, or a file's first byte) and
+/// exits 0 when it answered, 1 when it answered with an error.
+pub fn probe_main(path: &str) -> i32 {
+    let path = Path::new(path);
+    let answered = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::read_dir(path).map(|mut d| {
+            let _ = d.next();
+        }),
+        Ok(meta) if meta.is_file() => {
+            let mut byte = [0u8; 1];
+            std::fs::File::open(path).and_then(|mut f| f.read(&mut byte).map(|_| ()))
+        }
+        Ok(_) => Ok(()),
+        Err(err) => Err(err),
+    };
+    i32::from(answered.is_err())
+}
+
+/// Looks at each path in its own child process, all at once, and returns the paths that did
+/// not answer within `timeout` (their children are killed, and left to the kernel). A path
+/// whose probe cannot be started at all is taken as answering: the walk then meets it as it
+/// would without this module.
+pub fn unanswered(paths: &[PathBuf], timeout: Duration) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let Ok(program) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let mut running: Vec<(PathBuf, Child)> = paths
+        .iter()
+        .filter_map(|path| {
+            Command::new(&program)
+                .arg(PROBE_COMMAND)
+                .arg(path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+                .map(|child| (path.clone(), child))
+        })
+        .collect();
+    let started = Instant::now();
+    loop {
+        running.retain_mut(|(_, child)| !matches!(child.try_wait(), Ok(Some(_)) | Err(_)));
+        if running.is_empty() || started.elapsed() >= timeout {
+            break;
+        }
+        std::thread::sleep(
+            Duration::from_millis(5)
+                .min(timeout / 20)
+                .max(Duration::from_millis(1)),
+        );
+    }
+    running
+        .into_iter()
+        .map(|(path, mut child)| {
+            // SIGKILL: the child dies as soon as the kernel lets go of it; never waited for.
+            let _ = child.kill();
+            path
+        })
+        .collect()
+}
+
+/// Reads a file parameter (`baseline`, `sops_config`): a regular file only (a FIFO would block
+/// for ever), at most `max_bytes`, and when it lies on a network or FUSE mount only after a
+/// probe saw it answer within `timeout`. The error says what went wrong, without the path (the
+/// caller names the parameter and the path).
+pub fn read_parameter_file(
+    path: &Path,
+    max_bytes: u64,
+    timeout: Duration,
+) -> Result<String, String> {
+    let absolute = std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    if on_mount_that_may_hang(&mounts(), &absolute)
+        && !unanswered(std::slice::from_ref(&absolute), timeout).is_empty()
+    {
+        return Err(format!(
+            "timed out reading it after {} (a mount that does not answer?)",
+            ansible_module::types::Duration(timeout)
+        ));
+    }
+    let bytes =
+        ansible_module::args::read_regular_file(path, max_bytes).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_give_mount_points_with_escapes_and_their_types() {
+        let text = "22 1 0:21 / /proc rw,nosuid - proc proc rw\n\
+                    40 22 0:50 / /srv/repo/my\\040mnt rw - fuse.sshfs host:/x rw\n\
+                    41 22 0:51 / /srv/repo/nfs rw shared:1 - nfs4 server:/e rw\n";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts.len(), 3);
+        assert_eq!(mounts[1].point, PathBuf::from("/srv/repo/my mnt"));
+        assert_eq!(mounts[2].fstype, "nfs4");
+        assert_eq!(
+            mount_points_inside(&mounts, Path::new("/srv/repo")),
+            [
+                PathBuf::from("/srv/repo/my mnt"),
+                PathBuf::from("/srv/repo/nfs")
+            ]
+        );
+        assert!(mount_points_inside(&mounts, Path::new("/srv/repo/nfs")).is_empty());
+    }
+
+    #[test]
+    fn only_network_and_fuse_mounts_may_hang_and_the_innermost_mount_decides() {
+        let mounts = parse_mountinfo(
+            "1 0 0:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:2 / /mnt/nfs rw - nfs server:/e rw\n\
+             3 2 0:3 / /mnt/nfs/tmp rw - tmpfs tmpfs rw\n",
+        );
+        assert!(on_mount_that_may_hang(
+            &mounts,
+            Path::new("/mnt/nfs/baseline.json")
+        ));
+        assert!(!on_mount_that_may_hang(
+            &mounts,
+            Path::new("/mnt/nfs/tmp/b.json")
+        ));
+        assert!(!on_mount_that_may_hang(&mounts, Path::new("/home/b.json")));
+    }
+
+    #[test]
+    fn a_fifo_parameter_file_is_refused_by_what_it_is() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.path().join("baseline.json");
+        let status = Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap_or_else(|e| panic!("mkfifo: {e}"));
+        assert!(status.success());
+        let err = read_parameter_file(&fifo, 1 << 20, DEFAULT_TIMEOUT).err();
+        assert_eq!(err.as_deref(), Some("it is a FIFO, not a regular file"));
+        let err = read_parameter_file(dir.path(), 1 << 20, DEFAULT_TIMEOUT).err();
+        assert_eq!(
+            err.as_deref(),
+            Some("it is a directory, not a regular file")
+        );
+    }
+}
