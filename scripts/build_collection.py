@@ -12,7 +12,8 @@ on each build, never maintained as a second copy:
     plugins/action/<other>.py         the role's other action plugins, as they are
     plugins/plugin_utils/             the role's plugin_utils (the cached-binary implementation)
     plugins/filter/                   the role's filter_plugins, if it has any
-    plugins/doc_fragments/            docs/doc_fragments/*.yml of the repository, if any
+    plugins/doc_fragments/            docs/doc_fragments/*.py of the repository, the docs shared
+                                      by the modules' sidecar docs (names made FQCNs there)
     roles/health_check/               the role without its plugins, tasks using FQCNs
 
 The version is the workspace's (Cargo.toml [workspace.package] version), which is also every
@@ -213,6 +214,7 @@ def assemble(root: Path, version: str, modules: list[str]) -> None:
         raise BuildError(f"CHANGELOG.md has no `## {version}` section")
     shutil.copy2(changelog, root / "CHANGELOG.md")
 
+    fragments = [path.stem for path in sorted((REPO_ROOT / "docs" / "doc_fragments").glob("*.py"))]
     sums: list[str] = []
     for module in modules:
         binaries = module_binaries(module)
@@ -226,7 +228,7 @@ def assemble(root: Path, version: str, modules: list[str]) -> None:
             shutil.copyfile(binary, dest)
             dest.chmod(0o755)
             sums.append(f"{sha256(dest)}  {dest.relative_to(root)}")
-        shutil.copyfile(docs, plugins / "modules" / f"{module}.yml")
+        (plugins / "modules" / f"{module}.yml").write_text(fragments_to_fqcn(docs.read_text(), fragments))
         (plugins / "action" / f"{module}.py").write_text(
             ACTION_STUB.format(module=module, namespace=NAMESPACE, name=NAME))
 
@@ -263,6 +265,18 @@ def assemble(root: Path, version: str, modules: list[str]) -> None:
         namespace=NAMESPACE, name=NAME, version=version, role=ROLE_NAME,
         modules=", ".join(f"`{NAMESPACE}.{NAME}.{m}`" for m in modules)))
     (root / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+
+
+def fragments_to_fqcn(text: str, fragments: list[str]) -> str:
+    """Sidecar docs name the repository's doc fragments by their short names (ansible.cfg's
+    `doc_fragment_plugins`); in the collection they are `fleetverify.ops.<name>`."""
+    def rewrite(block: re.Match) -> str:
+        return re.sub(rf"^(\s*-\s+)({'|'.join(map(re.escape, fragments))})[ \t]*$",
+                      rf"\g<1>{NAMESPACE}.{NAME}.\g<2>", block.group(0), flags=re.MULTILINE)
+    if not fragments:
+        return text
+    return re.sub(r"^(\s*)extends_documentation_fragment:\s*\n(?:\1\s+-\s.*\n)+", rewrite, text,
+                  flags=re.MULTILINE)
 
 
 def build(output_dir: Path, modules: list[str], galaxy: str) -> Path:

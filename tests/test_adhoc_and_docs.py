@@ -108,6 +108,11 @@ def test_ansible_doc_json_matches_the_interface(module_binary, ansible_env):
     }
     assert documentation["attributes"]["check_mode"]["support"] == "full"
     assert documentation["attributes"]["diff_mode"]["support"] == "none"
+    # The docs shared by all modules (docs/doc_fragments/binary_module.py, found through
+    # ansible.cfg's doc_fragment_plugins) are merged in.
+    assert documentation["attributes"]["async"]["support"] == "partial"
+    assert documentation["attributes"]["platform"]["platforms"] == "posix"
+    assert any("needs no Python" in note for note in documentation["notes"])
     assert {"checks", "summary", "msg", "artifacts"} <= set(doc["return"])
     assert {"mandatory_failed", "attempts", "waited_ms"} <= set(doc["return"]["summary"]["contains"])
     assert set(doc["return"]["checks"]["contains"]["kind"]["choices"]) == {

@@ -115,6 +115,11 @@ def test_the_tarball_carries_every_module_for_both_architectures_with_checksums(
             assert f"plugins/modules/{module}.yml" in names
             assert f"plugins/action/{module}.py" in names
         assert "plugins/plugin_utils/cached_binary.py" in names
+        # The shared doc fragment ships, and every module's docs extend it by its FQCN.
+        assert "plugins/doc_fragments/binary_module.py" in names
+        for module in makefile_modules():
+            docs = tar.extractfile(f"plugins/modules/{module}.yml").read().decode()
+            assert "- fleetverify.ops.binary_module\n" in docs, module
         assert "roles/health_check/tasks/main.yml" in names
         assert not [n for n in names if n.startswith("roles/health_check/library")], names
 
@@ -150,9 +155,25 @@ def test_a_user_repository_installs_the_collection_and_runs_it_with_fqcns(collec
     assert installed.returncode == 0, installed.stdout
     assert f"fleetverify.ops:{workspace_version()} was installed successfully" in installed.stdout
 
+    for module in makefile_modules():
+        doc = run(str(venv_tool("ansible-doc")), "--json", f"fleetverify.ops.{module}")
+        assert doc.returncode == 0, doc.stdout
+        # stderr is merged into stdout here: the JSON document starts at its first line "{".
+        start = re.search(r"^\{", doc.stdout, re.MULTILINE)
+        assert start, doc.stdout
+        documentation = json.loads(doc.stdout[start.start():])[f"fleetverify.ops.{module}"]["doc"]
+        assert documentation["filename"].endswith(f"plugins/modules/{module}.yml"), documentation
+        # From the shared fragment (plugins/doc_fragments/binary_module.py), merged with the
+        # module's own attributes and notes.
+        assert documentation["attributes"]["async"]["support"] == "partial", module
+        assert documentation["attributes"]["action"]["support"] == "full", module
+        assert documentation["attributes"]["check_mode"]["support"] == "full", module
+        assert documentation["attributes"]["platform"]["platforms"] == "posix", module
+        assert any("needs no Python" in note for note in documentation["notes"]), module
     doc = run(str(venv_tool("ansible-doc")), "fleetverify.ops.health_check")
     assert doc.returncode == 0, doc.stdout
     assert "plugins/modules/health_check.yml" in doc.stdout and "disks" in doc.stdout, doc.stdout
+    assert "content-addressed path" in doc.stdout, doc.stdout
 
     with ssh_fleet(1, prefix="hccoll") as machines:
         write_inventory(machines, repo / "inventory.ini", python=False)

@@ -17,6 +17,10 @@ and uses ``CachedBinaryAction``. For a task ``health_check: {...}`` it:
 4. when the cache directory cannot be used (read-only, not ours, writable by others, mounted
    ``noexec``): warns and runs the binary from Ansible's remote tmp dir, as Ansible always does.
 
+A task with ``async:`` takes Ansible's own path instead (``_run_async``): the binary for the
+host's architecture goes to the remote tmp dir and Ansible's async_wrapper starts it; that
+wrapper and async_status are Python modules, so async needs Python on the host.
+
 A host the module cannot run on at all (no binary for its architecture, ``Exec format error``,
 ``noexec`` tmp) gets a failed result with the reason, never an exception, so a role that merges
 every host's result can report it.
@@ -161,11 +165,18 @@ class CachedBinaryAction(ActionBase):
     # No tmp dir up front: a warm run with pipelining needs none (ActionBase.run would make one).
     TRANSFERS_FILES = False
     _requires_connection = True
+    # `async:` goes through Ansible's own async_wrapper (see _run_async).
+    _supports_async = True
+    # The binary for the host's architecture, when _run_async has Ansible send it.
+    _async_binary: str | None = None
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         module_name = self._task.action.rsplit(".", 1)[-1]
+        if self._task.async_val:
+            result.update(self._run_async(module_name, task_vars))
+            return result
         try:
             result.update(self._run_module(module_name, task_vars))
         finally:
@@ -248,6 +259,38 @@ class CachedBinaryAction(ActionBase):
             "sending the module with every run instead"
         )
         return self._tmp_run(module_name, binaries[ARCH_ALIASES[arch]], arch, module_args, cache)
+
+    def _run_async(self, module_name: str, task_vars: dict) -> dict:
+        """`async:` on a task: Ansible's own path for binary modules (the binary and its args sent
+        to the remote tmp dir, started by async_wrapper, polled by async_status), with the
+        binary for the host's architecture. async_wrapper and async_status are Python modules,
+        so this needs Python on the host (the cached, Python-free path cannot detach a job)."""
+        binaries = self._binaries(module_name)
+        if not binaries:
+            return {"failed": True, "msg": f"no {module_name} binary found on the controller "
+                    "(build it with `make install` or install the collection)"}
+        arch = self._fact_architecture(task_vars)
+        if not arch:
+            res = self._low_level_execute_command("uname -m", sudoable=False)
+            arch = res["stdout"].strip()
+        if ARCH_ALIASES.get(arch) not in binaries:
+            return self._no_binary(module_name, arch, ", ".join(sorted(binaries)))
+        self._async_binary = binaries[ARCH_ALIASES[arch]]
+        wrap_async = not self._connection.has_native_async
+        try:
+            result = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+        finally:
+            self._async_binary = None
+            if not wrap_async and self._connection._shell.tmpdir:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _configure_module(self, module_name, module_args, task_vars):
+        built, path = super()._configure_module(module_name, module_args, task_vars)
+        if self._async_binary and built.module_style == "binary":
+            # Ansible found the module's default (x86_64) binary; send the host's instead.
+            path = self._async_binary
+        return built, path
 
     def _module_args(self, module_name: str, task_vars: dict) -> str:
         module_args = dict(self._task.args)
