@@ -2,7 +2,8 @@
 //!
 //! Everything written here is masked like stdout ([`crate::secrets`]): an artifact never holds
 //! a secret the result would hide. Temp files are registered while they exist, so that a
-//! module interrupted by a signal removes them before it exits ([`remove_temp_files`]).
+//! module interrupted by a signal or a panic removes them before it exits
+//! ([`remove_temp_files`]): both paths exit the process without running destructors.
 
 use crate::Error;
 use std::fs::{self, File, OpenOptions};
@@ -136,6 +137,28 @@ pub fn remove_temp_files() -> usize {
         Ok(mut temps) => std::mem::take(&mut *temps),
         Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
     };
+    remove_all(&temps)
+}
+
+/// [`remove_temp_files`] for the panic hook, which exits the process without unwinding (the
+/// release builds abort on panic, so no destructor runs): it never waits for the registry
+/// longer than a moment, since the panicking thread may be the one holding it.
+pub(crate) fn remove_temp_files_on_panic() -> usize {
+    for _ in 0..100 {
+        match temp_files().try_lock() {
+            Ok(mut temps) => return remove_all(&std::mem::take(&mut *temps)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                return remove_all(&std::mem::take(&mut *poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+    0
+}
+
+fn remove_all(temps: &[PathBuf]) -> usize {
     temps
         .iter()
         .filter(|temp| fs::remove_file(temp).is_ok())

@@ -273,10 +273,13 @@ fn help_text<M: Module>() -> String {
     )
 }
 
-/// Turns a panic anywhere (any thread) into the one JSON object Ansible expects. Works with
-/// `panic = "abort"` too, since the hook runs before unwinding or aborting.
+/// Turns a panic anywhere (any thread) into the one JSON object Ansible expects, after removing
+/// the atomic writer's temp files. The hook runs before unwinding or aborting and exits the
+/// process itself, so it behaves the same with `panic = "abort"` (the release profile): no
+/// destructor runs on either path, hence the explicit clean-up.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        atomic::remove_temp_files_on_panic();
         let payload = info
             .payload()
             .downcast_ref::<&str>()
