@@ -330,6 +330,17 @@ def test_secrets_gate_refuses_a_file_parameter_that_never_answers(tmp_path, para
     assert "it is a FIFO, not a regular file" in result["msg"], result
 
 
+def test_secrets_gate_refuses_a_path_that_is_a_fifo_rather_than_passing_it(tmp_path):
+    fifo = tmp_path / "vars.yml"
+    os.mkfifo(fifo)
+
+    proc = run_module("secrets_gate", write_args(tmp_path / "args.json", {"paths": [str(fifo)]}), timeout=3)
+
+    result = one_json_object(proc.stdout)
+    assert result["failed"] is True and "parameter 'paths'" in result["msg"], result
+    assert "it is a FIFO, not a regular file" in result["msg"], result
+
+
 def test_secrets_gate_command_line_refuses_a_fifo_baseline(tmp_path):
     (tmp_path / "repo").mkdir()
     fifo = tmp_path / "baseline.json"

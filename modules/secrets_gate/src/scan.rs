@@ -252,6 +252,15 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
             path: path.clone(),
             source,
         })?;
+        // A FIFO or a device given as a path is refused, not passed as "0 files scanned".
+        if !canonical.is_dir() {
+            ansible_module::args::regular_file_metadata(&canonical).map_err(|source| {
+                ScanError::Path {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
         roots.push((path.clone(), canonical));
     }
     let Some((first, _)) = roots.first() else {
@@ -274,7 +283,7 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
         pattern: config.excludes.join(", "),
         message: e.to_string(),
     })?;
-    let hung = hung_mounts(&roots, config.timeout);
+    let hung = hung_mounts(&roots, &overrides, config.timeout);
     // The walker meets a hung mount point as the path it was reached by (given root + rest).
     let hung_as_walked: Vec<PathBuf> = hung.iter().map(|(walked, _)| walked.clone()).collect();
     builder
@@ -377,13 +386,22 @@ fn walk_problems(err: &ignore::Error) -> Vec<WalkProblem> {
 /// left out (it is not reached).
 fn hung_mounts(
     roots: &[(PathBuf, PathBuf)],
+    overrides: &ignore::overrides::Override,
     timeout: std::time::Duration,
 ) -> Vec<(PathBuf, PathBuf)> {
     let all = mounts::mounts();
+    // A mount that `exclude` leaves out is not walked, so it is not looked at either.
     let mut inside: Vec<PathBuf> = roots
         .iter()
         .filter(|(_, canonical)| canonical.is_dir())
-        .flat_map(|(_, canonical)| mounts::mount_points_inside(&all, canonical))
+        .flat_map(|(given, canonical)| {
+            mounts::mount_points_inside(&all, canonical)
+                .into_iter()
+                .filter(move |m| {
+                    let walked = m.strip_prefix(canonical).map(|rest| given.join(rest));
+                    !walked.is_ok_and(|w| overrides.matched(&w, true).is_ignore())
+                })
+        })
         .collect();
     if inside.is_empty() {
         return Vec::new();
