@@ -1,9 +1,40 @@
 //! Runs planned checks concurrently, each under its own timeout, all under one deadline.
+//!
+//! Concurrency is bounded by the open-files limit (raised to the hard limit first): a check
+//! waits for a slot rather than fail with "too many open files" for the module's own limit, and
+//! its timeout starts when it runs. Child processes of checks that were given up on (a hung
+//! `nvidia-smi`) are killed when dropped and reaped before a run returns.
 
 use crate::verdict::{CheckResult, Planned, Status, Verdict};
 use ansible_module::types::Duration;
+use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+/// File descriptors kept back for everything that is not one check's own: stdio, the runtime's
+/// epoll and signal pipes, the shared D-Bus and engine connections, artifact writes.
+const RESERVED_FDS: u64 = 64;
+/// The most file descriptors one check holds at once: a socket, a resolver's socket, a child's
+/// pipes.
+const FDS_PER_CHECK: u64 = 3;
+/// How long a run waits for killed children to be reaped once its checks are done.
+const REAP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many checks may run at once with `open_files` descriptors allowed to this process.
+pub fn concurrency_for(open_files: u64) -> usize {
+    let slots = open_files.saturating_sub(RESERVED_FDS) / FDS_PER_CHECK;
+    usize::try_from(slots.max(1))
+        .unwrap_or(usize::MAX)
+        .min(Semaphore::MAX_PERMITS)
+}
+
+/// Raises the open-files limit and sizes the run's concurrency from it. Where the limit cannot
+/// be read, the conservative shell default of 1024 is assumed.
+fn check_slots() -> Arc<Semaphore> {
+    let open_files = host_probe::process::raise_open_files_limit().map_or(1024, |limit| limit.soft);
+    Arc::new(Semaphore::new(concurrency_for(open_files)))
+}
 
 /// Runs every check at once on the current runtime and returns the results in plan order.
 /// A check that outlives its timeout fails with "timed out"; one still running at `deadline_at`
@@ -13,6 +44,7 @@ pub async fn run_all(
     plans: Vec<Planned>,
     deadline_at: Instant,
     deadline: Duration,
+    slots_free: &Arc<Semaphore>,
 ) -> Vec<CheckResult> {
     let started = Instant::now();
     let deadline_at = tokio::time::Instant::from_std(deadline_at);
@@ -21,7 +53,10 @@ pub async fn run_all(
     let mut set = JoinSet::new();
     for (index, Planned { meta, work }) in plans.into_iter().enumerate() {
         let timeout = meta.timeout;
+        let slots_free = Arc::clone(slots_free);
         set.spawn(async move {
+            // Closed never: the semaphore lives as long as the run. Held until the check ends.
+            let _slot = slots_free.acquire_owned().await.ok();
             let begin = Instant::now();
             let outcome = match tokio::time::timeout(timeout, work).await {
                 Ok(outcome) => outcome,
@@ -51,6 +86,10 @@ pub async fn run_all(
             }
         }
     }
+    // Aborted checks drop their work (and kill their children) when the runtime next polls
+    // them: let it, then wait briefly for the killed children so none is left a zombie.
+    while set.join_next().await.is_some() {}
+    host_probe::process::reap_abandoned(REAP_GRACE).await;
     slots
         .into_iter()
         .zip(&waiting)
@@ -126,7 +165,8 @@ where
 {
     let started = Instant::now();
     let deadline_at = started + deadline.get();
-    let mut results = run_all(first, deadline_at, deadline).await;
+    let slots_free = check_slots();
+    let mut results = run_all(first, deadline_at, deadline, &slots_free).await;
     let mut attempts = 1;
     let mut waited = std::time::Duration::ZERO;
     let Some(waiting) = waiting else {
@@ -162,7 +202,7 @@ where
             .filter_map(|&index| Some((index, fresh.get_mut(index)?.take()?)))
             .collect();
         let (indices, plans): (Vec<usize>, Vec<Planned>) = selected.into_iter().unzip();
-        let rerun = run_all(plans, deadline_at, deadline).await;
+        let rerun = run_all(plans, deadline_at, deadline, &slots_free).await;
         for (index, result) in indices.into_iter().zip(rerun) {
             results[index] = result;
         }
@@ -172,5 +212,67 @@ where
         results,
         attempts,
         waited,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Kind;
+    use crate::verdict::CheckMeta;
+
+    fn sleeping_check(
+        name: &str,
+        sleep: std::time::Duration,
+        timeout: std::time::Duration,
+    ) -> Planned {
+        Planned {
+            meta: CheckMeta {
+                kind: Kind::Tcp,
+                name: name.into(),
+                mandatory: true,
+                timeout,
+                expected: "an answer".into(),
+            },
+            work: Box::pin(async move {
+                tokio::time::sleep(sleep).await;
+                Verdict::pass("answered", "answered")
+            }),
+        }
+    }
+
+    #[test]
+    fn concurrency_leaves_a_reserve_and_never_drops_to_zero() {
+        assert_eq!(concurrency_for(1024), (1024 - 64) / 3);
+        assert_eq!(concurrency_for(64), 1);
+        assert_eq!(concurrency_for(0), 1);
+        assert_eq!(concurrency_for(u64::MAX), Semaphore::MAX_PERMITS);
+    }
+
+    /// Three 200 ms checks through one slot take 600 ms in all, yet none times out at 300 ms:
+    /// a check's timeout starts when it gets its slot.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_check_waiting_for_a_slot_is_not_timed_out_by_the_wait() {
+        let step = std::time::Duration::from_millis(200);
+        let timeout = std::time::Duration::from_millis(300);
+        let plans = ["a", "b", "c"]
+            .iter()
+            .map(|name| sleeping_check(name, step, timeout))
+            .collect();
+        let deadline_at = Instant::now() + std::time::Duration::from_secs(60);
+        let one_slot = Arc::new(Semaphore::new(1));
+        let results = run_all(
+            plans,
+            deadline_at,
+            Duration(deadline_at - Instant::now()),
+            &one_slot,
+        )
+        .await;
+        let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [Status::Pass, Status::Pass, Status::Pass],
+            "{results:?}"
+        );
     }
 }

@@ -6,6 +6,9 @@
 //! readings come from the driver's own `nvidia-smi`; a dynamically linked build uses NVML
 //! directly. A host without the driver gives [`GpuError::Unavailable`] with the reason, never a
 //! crash.
+//!
+//! `nvidia-smi` runs through [`crate::process::output`]: a caller that gives up (the check's
+//! timeout) kills it and everything it forked, and a hung `nvidia-smi` is never left behind.
 
 use serde::Serialize;
 
@@ -44,33 +47,30 @@ pub enum GpuError {
     Task(String),
 }
 
-/// Reads every GPU through NVML, or through nvidia-smi when NVML cannot be loaded.
-pub fn read_inventory() -> Result<Inventory, GpuError> {
+/// Reads every GPU through NVML, or through nvidia-smi when NVML cannot be loaded. NVML runs
+/// on the blocking pool (it blocks for up to seconds while it wakes the devices); nvidia-smi is
+/// a child process that is killed and reaped when this future is dropped.
+pub async fn read_inventory() -> Result<Inventory, GpuError> {
     if cfg!(target_feature = "crt-static") {
         // A static binary has no dynamic loader: NVML's library cannot be loaded, ever.
-        return smi::read().map_err(|smi_error| {
+        return smi::read().await.map_err(|smi_error| {
             GpuError::Unavailable(format!(
                 "no NVIDIA driver found: {smi_error} (this static build reads GPUs through nvidia-smi)"
             ))
         });
     }
-    match nvml::read() {
+    let nvml = tokio::task::spawn_blocking(nvml::read)
+        .await
+        .map_err(|err| GpuError::Task(err.to_string()))?;
+    match nvml {
         Ok(inventory) => Ok(inventory),
-        Err(nvml::Failure::CannotLoad(load_error)) => smi::read().map_err(|smi_error| {
+        Err(nvml::Failure::CannotLoad(load_error)) => smi::read().await.map_err(|smi_error| {
             GpuError::Unavailable(format!(
                 "no NVIDIA driver found: NVML {load_error}; {smi_error}"
             ))
         }),
         Err(nvml::Failure::Driver(why)) => Err(GpuError::Unavailable(why)),
     }
-}
-
-/// [`read_inventory`] on the blocking pool: NVML and nvidia-smi both block, NVML for up to
-/// seconds while it wakes the devices.
-pub async fn read_inventory_blocking() -> Result<Inventory, GpuError> {
-    tokio::task::spawn_blocking(read_inventory)
-        .await
-        .unwrap_or_else(|err| Err(GpuError::Task(err.to_string())))
 }
 
 mod nvml {
@@ -184,17 +184,25 @@ mod nvml {
 
 pub mod smi {
     use super::{Inventory, Reading};
-    use std::process::Command;
+    use crate::process;
+    use std::process::Output;
+    use tokio::process::Command;
 
     const QUERY: &str = "index,name,uuid,driver_version,temperature.gpu,\
         ecc.errors.uncorrected.volatile.total,retired_pages.pending,\
         clocks_throttle_reasons.hw_slowdown,clocks_throttle_reasons.hw_thermal_slowdown,\
         clocks_throttle_reasons.hw_power_brake_slowdown,clocks_throttle_reasons.sw_thermal_slowdown";
 
-    pub fn read() -> Result<Inventory, String> {
-        let output = Command::new("nvidia-smi")
-            .args(["--query-gpu", QUERY, "--format=csv,noheader,nounits"])
-            .output()
+    /// Runs `nvidia-smi ARGS` as a child that dies with the caller's patience.
+    async fn nvidia_smi(args: &[&str]) -> std::io::Result<Output> {
+        let mut command = Command::new("nvidia-smi");
+        command.args(args);
+        process::output(command).await
+    }
+
+    pub async fn read() -> Result<Inventory, String> {
+        let output = nvidia_smi(&["--query-gpu", QUERY, "--format=csv,noheader,nounits"])
+            .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => "nvidia-smi not found on PATH".to_string(),
                 _ => format!("nvidia-smi cannot run: {e}"),
@@ -209,21 +217,17 @@ pub mod smi {
         }
         let mut inventory = parse_query(&String::from_utf8_lossy(&output.stdout))?;
         // Slowdown thresholds and row remapping are not in --query-gpu on every driver.
-        if let Ok(out) = Command::new("nvidia-smi")
-            .args(["-q", "-d", "TEMPERATURE"])
-            .output()
-        {
+        if let Ok(out) = nvidia_smi(&["-q", "-d", "TEMPERATURE"]).await {
             let thresholds = parse_slowdown(&String::from_utf8_lossy(&out.stdout));
             for (gpu, threshold) in inventory.gpus.iter_mut().zip(thresholds) {
                 gpu.slowdown_c = threshold;
             }
         }
-        if let Ok(out) = Command::new("nvidia-smi")
-            .args([
-                "--query-remapped-rows=remapped_rows.pending,remapped_rows.failure",
-                "--format=csv,noheader",
-            ])
-            .output()
+        if let Ok(out) = nvidia_smi(&[
+            "--query-remapped-rows=remapped_rows.pending,remapped_rows.failure",
+            "--format=csv,noheader",
+        ])
+        .await
         {
             if out.status.success() {
                 let text = String::from_utf8_lossy(&out.stdout);

@@ -9,7 +9,9 @@
 //! - [`systemd`]: the system bus, systemd's D-Bus proxies and the unit / manager queries;
 //! - [`engine`] and [`containers`]: the container engine connection and container facts;
 //! - [`disk`], [`memory`], [`load`]: statvfs, /proc/meminfo, /proc/loadavg;
-//! - [`gpu`]: NVIDIA GPU inventory through NVML or `nvidia-smi`.
+//! - [`gpu`]: NVIDIA GPU inventory through NVML or `nvidia-smi`;
+//! - [`process`]: this process: its child tools (killed and reaped when given up on) and its
+//!   open-files limit.
 
 pub mod accounts;
 pub mod containers;
@@ -21,6 +23,7 @@ pub mod gpu;
 pub mod load;
 pub mod memory;
 pub mod packages;
+pub mod process;
 pub mod sysctl;
 pub mod systemd;
 

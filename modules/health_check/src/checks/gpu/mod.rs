@@ -41,7 +41,7 @@ impl Check for Gpu {
     }
 
     async fn observe(&self, _spec: &GpuParams) -> Result<Inventory, ProbeError> {
-        Ok(host_probe::gpu::read_inventory_blocking().await?)
+        Ok(host_probe::gpu::read_inventory().await?)
     }
 
     fn judge(spec: &GpuParams, inventory: &Inventory, _now: SystemTime) -> Verdict {

@@ -63,7 +63,11 @@ fn no_driver_is_a_clear_skip_or_fail() {
     ]
     .iter()
     .any(|p| std::path::Path::new(p).exists());
-    let why = match host_probe::gpu::read_inventory() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let why = match runtime.block_on(host_probe::gpu::read_inventory()) {
         Err(GpuError::Unavailable(why)) => why,
         Err(other) => panic!("{other}"),
         Ok(inv) => {

@@ -1,0 +1,138 @@
+"""Faults of the host under the shipped health_check binary: a tool that hangs, and a process
+limit smaller than the work asked for. The module must end what it started and never fail a
+check for its own resource limits.
+
+- A hung `nvidia-smi` (a stand-in on PATH that forks a `sleep` and waits; this machine has no
+  GPU, and the static build reads GPUs through nvidia-smi) is killed with everything it forked
+  when its check times out, once per attempt, and reaped before the module returns.
+- 1,100 TCP checks under `prlimit --nofile=N:N` (soft = hard, so raising the soft limit cannot
+  help) against listeners on 127.0.0.1: every check passes; none says "too many open files".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+HUNG_NVIDIA_SMI = """#!/bin/sh
+# Records itself and the child it forks, then waits for ever, as a driver hang does.
+echo $$ >> {pids}
+sleep 300 &
+echo $! >> {pids}
+wait
+"""
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of a process (`S`, `R`, `Z` for a zombie...), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def run_binary(binary: Path, tmp_path: Path, args: dict, prefix: list[str] | None = None,
+               env: dict[str, str] | None = None, timeout_s: float = 60) -> tuple[dict, float]:
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps(args))
+    started = time.monotonic()
+    proc = subprocess.run([*(prefix or []), str(binary), str(args_file)], cwd=tmp_path,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env, timeout=timeout_s)
+    elapsed = time.monotonic() - started
+    assert proc.stdout.count("\n") <= 1, proc.stdout[:2000]
+    return json.loads(proc.stdout), elapsed
+
+
+def test_a_hung_nvidia_smi_is_killed_and_reaped_on_timeout(module_binary, tmp_path):
+    pids_file = tmp_path / "pids"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(HUNG_NVIDIA_SMI.format(pids=pids_file))
+    smi.chmod(0o755)
+
+    # Required GPUs fail at each 1 s timeout and are retried: one nvidia-smi per attempt.
+    try:
+        result, elapsed = run_binary(
+            module_binary, tmp_path,
+            {"gpus": {"required": True, "timeout": "1s"}, "wait_timeout": "2500ms", "interval": "100ms"},
+            env={"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin"})
+        # Looked at the moment the module is gone, before anyone else could have cleaned up.
+        lines = pids_file.read_text().split()
+        states = {int(pid): process_state(int(pid)) for pid in lines}
+    finally:
+        # Whatever the module left behind must not outlive the test.
+        for pid in pids_file.read_text().split() if pids_file.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+    (check,) = result["checks"]
+    assert result["failed"] is True and check["status"] == "fail", check
+    assert "timed out after 1s" in check["message"], check
+    assert result["summary"]["attempts"] >= 2, result["summary"]
+    assert elapsed < 10, f"the module took {elapsed:.1f}s"
+    smi_pids = [int(pid) for pid in lines[0::2]]
+    forked_pids = [int(pid) for pid in lines[1::2]]
+    assert len(smi_pids) == result["summary"]["attempts"], (lines, result["summary"])
+    # The module's own children: killed and reaped by the module itself, so not even a zombie.
+    assert all(states[pid] is None for pid in smi_pids), states
+    # What nvidia-smi forked was killed with it (its process group); once orphaned it is init's
+    # to reap, so a zombie is allowed for a moment, a running process never.
+    assert all(states[pid] in (None, "Z") for pid in forked_pids), states
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(process_state(pid) for pid in forked_pids):
+        time.sleep(0.1)
+    assert [pid for pid in forked_pids if process_state(pid) is not None] == [], \
+        {pid: (process_state(pid), parent_of(pid)) for pid in forked_pids}
+
+
+@contextlib.contextmanager
+def listeners(count: int, backlog: int) -> Iterator[list[int]]:
+    """`count` listening sockets on 127.0.0.1 that never accept: the kernel completes up to
+    `backlog` connections on each by itself, so this process needs one descriptor per port."""
+    sockets = []
+    try:
+        for _ in range(count):
+            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            server.bind(("127.0.0.1", 0))
+            server.listen(backlog)
+            sockets.append(server)
+        yield [server.getsockname()[1] for server in sockets]
+    finally:
+        for server in sockets:
+            server.close()
+
+
+@pytest.mark.parametrize("nofile", [1024, 128])
+def test_more_checks_than_file_descriptors_never_fail_for_the_modules_own_limit(
+        module_binary, tmp_path, nofile):
+    checks, per_port = 1100, 100
+    with listeners(checks // per_port, backlog=1024) as ports:
+        tcp = [{"address": f"127.0.0.1:{ports[i // per_port]}", "name": f"listener {i}"}
+               for i in range(checks)]
+        result, elapsed = run_binary(module_binary, tmp_path, {"tcp": tcp, "deadline": "60s"},
+                                     prefix=["prlimit", f"--nofile={nofile}:{nofile}", "--"])
+    found = result.get("checks", [])
+    failed = [c for c in found if c["status"] != "pass"]
+    assert failed == [], f"{len(failed)} of {checks} failed, e.g. {failed[:2]}"
+    assert len(found) == checks and result["failed"] is False, result.get("msg")
+    print(f"{checks} TCP checks with {nofile} file descriptors in {elapsed:.2f}s")
