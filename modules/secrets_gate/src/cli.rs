@@ -230,6 +230,26 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_must_be_a_duration_above_zero() {
+        let cmd = parse(&args(&["x", "--timeout", "250ms"])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cmd.config.timeout, std::time::Duration::from_millis(250));
+        for bad in ["0s", "soon"] {
+            let err = parse(&args(&["x", "--timeout", bad]))
+                .err()
+                .unwrap_or_default();
+            assert!(err.starts_with("option '--timeout': "), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_relative_sops_config_is_taken_from_the_working_directory() {
+        let cmd = parse(&args(&["x", "--sops-config", "ops/.sops.yaml"]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cwd = std::env::current_dir().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cmd.config.sops_config, Some(cwd.join("ops/.sops.yaml")));
+    }
+
+    #[test]
     fn options_take_inline_values_too() {
         let cmd = parse(&args(&[
             "x",
