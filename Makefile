@@ -39,7 +39,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size bench-idempotence test lint demo bench clean idempotence fuzz
+.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size bench-idempotence bench-systemd-scale test lint demo bench clean idempotence fuzz
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -130,6 +130,12 @@ bench: install
 	$(VENV_BIN)/python scripts/bench_health_check.py
 	$(VENV_BIN)/python scripts/bench_idempotence_probe.py
 	$(MAKE) bench-idempotence
+	$(MAKE) bench-systemd-scale
+
+# systemd checks of 50/100/250/500 healthy units in one nspawn machine (stock dbus config):
+# min/median/max per size and time per unit. Needs root; writes ci-artifacts/bench/systemd_scale.json.
+bench-systemd-scale: install
+	$(VENV_BIN)/python scripts/bench/systemd_scale.py $(BENCH_SYSTEMD_SCALE_ARGS)
 
 # The idempotence gate against Molecule's converge + idempotence: the fixture catch table and
 # the time per core role. Needs root; writes ci-artifacts/bench/idempotence_gate.json and .md.
