@@ -215,6 +215,10 @@ static TOKEN_FORMATS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The shortest text any of [`TOKEN_FORMATS`] matches (a Slack token, `xoxb-` and ten
+/// characters): shorter values, most of them, skip the regexes.
+const MIN_TOKEN_LEN: usize = 15;
+
 static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://([^\s/:@'\x22{}]*):([^\s/@'\x22]+)@[A-Za-z0-9\[\]._\-]",
@@ -432,28 +436,91 @@ pub fn key_words(key: &str) -> Vec<String> {
     words
 }
 
+/// Calls `f` with the words of `key` (as [`key_words`] splits them) and their concatenation,
+/// without allocating for keys of up to 128 bytes and 32 words: this runs for every value of
+/// every scanned file.
+fn with_key_words<R>(key: &str, f: impl FnOnce(&[&str], &str) -> R) -> R {
+    const MAX_BYTES: usize = 128;
+    const MAX_WORDS: usize = 32;
+    let mut buf = [0u8; MAX_BYTES];
+    // End offset in `buf` of each word; words are stored back to back, so `buf` is their
+    // concatenation.
+    let mut ends = [0usize; MAX_WORDS];
+    let (mut len, mut count, mut word_start) = (0usize, 0usize, 0usize);
+    let mut prev_lower = false;
+    let mut fits = true;
+    let mut end_word = |len: usize, count: &mut usize, word_start: &mut usize| {
+        if len > *word_start {
+            if *count == MAX_WORDS {
+                return false;
+            }
+            ends[*count] = len;
+            *count += 1;
+            *word_start = len;
+        }
+        true
+    };
+    for &b in key.as_bytes() {
+        if !b.is_ascii_alphanumeric() {
+            fits = end_word(len, &mut count, &mut word_start);
+            prev_lower = false;
+        } else {
+            if b.is_ascii_uppercase() && prev_lower {
+                fits = end_word(len, &mut count, &mut word_start);
+            }
+            prev_lower = b.is_ascii_lowercase() || b.is_ascii_digit();
+            fits = fits && len < MAX_BYTES;
+            if fits {
+                buf[len] = b.to_ascii_lowercase();
+                len += 1;
+            }
+        }
+        if !fits {
+            break;
+        }
+    }
+    fits = fits && end_word(len, &mut count, &mut word_start);
+    let joined = std::str::from_utf8(&buf[..len]);
+    match joined {
+        Ok(joined) if fits => {
+            let mut words = [""; MAX_WORDS];
+            let mut start = 0;
+            for (word, &end) in words.iter_mut().zip(&ends[..count]) {
+                *word = &joined[start..end];
+                start = end;
+            }
+            f(&words[..count], joined)
+        }
+        _ => {
+            let owned = key_words(key);
+            let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+            f(&words, &owned.concat())
+        }
+    }
+}
+
 /// Whether a key names a credential (its value is the secret), not something about one.
 pub fn is_credential_key(key: &str, config: &RuleConfig) -> bool {
-    let words = key_words(key);
+    with_key_words(key, |words, joined| credential_words(words, joined, config))
+}
+
+fn credential_words(words: &[&str], joined: &str, config: &RuleConfig) -> bool {
     let Some(last) = words.last() else {
         return false;
     };
-    if NON_SECRET_SUFFIXES.contains(&last.as_str())
-        || words.iter().any(|w| w == "public" || w == "pub")
-    {
+    if NON_SECRET_SUFFIXES.contains(last) || words.iter().any(|w| *w == "public" || *w == "pub") {
         return false;
     }
-    let joined: String = words.concat();
     if STRONG_WORDS.iter().any(|w| joined.contains(w)) {
         // "secret" in "secretsmanager", "token" in "tokenizer" are not credentials.
         return !joined.contains("tokeniz") && !joined.contains("secretsmanager");
     }
-    if words.iter().any(|w| SEGMENT_WORDS.contains(&w.as_str())) {
+    if words.iter().any(|w| SEGMENT_WORDS.contains(w)) {
         return true;
     }
     if words.windows(2).any(|pair| {
         matches!(
-            (pair[0].as_str(), pair[1].as_str()),
+            (pair[0], pair[1]),
             ("api", "key")
                 | ("private", "key")
                 | ("access", "key")
@@ -477,7 +544,7 @@ pub fn is_credential_key(key: &str, config: &RuleConfig) -> bool {
     config
         .extra_credential_words
         .iter()
-        .any(|extra| words.iter().any(|w| w == extra) || joined.contains(extra.as_str()))
+        .any(|extra| words.contains(&extra.as_str()) || joined.contains(extra.as_str()))
 }
 
 /// A reference to a secret kept elsewhere: Jinja, lookups, `${ENV}`, `$ENV`.
@@ -500,7 +567,6 @@ pub fn is_reference(value: &str) -> bool {
     if v.starts_with("%(") && v.ends_with(")s") {
         return true;
     }
-    let lower = v.to_ascii_lowercase();
     [
         "lookup(",
         "query(",
@@ -512,7 +578,7 @@ pub fn is_reference(value: &str) -> bool {
         "env:",
     ]
     .iter()
-    .any(|p| lower.starts_with(p))
+    .any(|p| starts_with_lower(v, p))
 }
 
 /// An obvious non-value standing in for a secret.
@@ -641,18 +707,25 @@ fn is_duration(value: &str) -> bool {
         && digits.chars().all(|c| c.is_ascii_digit())
 }
 
+/// `value.to_ascii_lowercase().starts_with(prefix)` for a lowercase `prefix`, without the copy.
+fn starts_with_lower(value: &str, prefix: &str) -> bool {
+    value
+        .as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 fn is_public_material(value: &str) -> bool {
     let v = value.trim();
-    let lower = v.to_ascii_lowercase();
-    lower.starts_with("ssh-rsa ")
-        || lower.starts_with("ssh-ed25519 ")
-        || lower.starts_with("ssh-dss ")
-        || lower.starts_with("ecdsa-sha2-")
-        || lower.starts_with("sk-ssh-")
-        || lower.starts_with("sk-ecdsa-")
+    starts_with_lower(v, "ssh-rsa ")
+        || starts_with_lower(v, "ssh-ed25519 ")
+        || starts_with_lower(v, "ssh-dss ")
+        || starts_with_lower(v, "ecdsa-sha2-")
+        || starts_with_lower(v, "sk-ssh-")
+        || starts_with_lower(v, "sk-ecdsa-")
         || v.contains("-----BEGIN CERTIFICATE-----")
         || v.contains("PUBLIC KEY")
-        || (lower.starts_with("age1") && v.len() >= 60 && !v.contains(char::is_whitespace))
+        || (starts_with_lower(v, "age1") && v.len() >= 60 && !v.contains(char::is_whitespace))
         || v.starts_with("pk_live_")
         || v.starts_with("pk_test_")
 }
@@ -744,14 +817,17 @@ fn is_random_string(value: &str) -> bool {
 }
 
 fn key_is_neutral_non_secret(key: &str) -> bool {
-    key_words(key)
-        .iter()
-        .any(|w| NEUTRAL_NON_SECRET_WORDS.contains(&w.as_str()))
+    with_key_words(key, |words, _| {
+        words.iter().any(|w| NEUTRAL_NON_SECRET_WORDS.contains(w))
+    })
 }
 
 /// Known token formats and private keys anywhere in `value`.
 fn token_hits(value: &str) -> Vec<Hit> {
     let mut hits = Vec::new();
+    if value.len() < MIN_TOKEN_LEN {
+        return hits;
+    }
     // One pass of the combined set first: most values match no format at all.
     let matched = TOKEN_SET.matches(value);
     if !matched.matched_any() {
@@ -804,6 +880,10 @@ fn private_key_has_body(from_begin: &str) -> bool {
 
 fn url_hits(value: &str) -> Vec<Hit> {
     let mut hits = Vec::new();
+    if !value.contains("://") {
+        // What the regex needs first: most values are no URL.
+        return hits;
+    }
     for caps in URL_USERINFO.captures_iter(value) {
         let password = caps.get(2).map_or("", |m| m.as_str());
         let lower = password.to_ascii_lowercase();
@@ -826,6 +906,10 @@ fn url_hits(value: &str) -> Vec<Hit> {
 
 fn jinja_hits(key: &str, value: &str, config: &RuleConfig) -> Vec<Hit> {
     let mut hits = Vec::new();
+    if !value.contains('|') || !value.contains(['\'', '"']) {
+        // Both regexes need a quoted literal and a filter: a plain reference has neither.
+        return hits;
+    }
     let credential = is_credential_key(key, config);
     for caps in JINJA_LITERAL.captures_iter(value) {
         let literal = caps
@@ -977,7 +1061,7 @@ fn classify_depth(key: &str, value: &str, config: &RuleConfig, depth: usize) -> 
             };
         }
     }
-    if !key_is_neutral_non_secret(key) && is_random_string(v) {
+    if is_random_string(v) && !key_is_neutral_non_secret(key) {
         return vec![Hit::new(Rule::HighEntropy, "long random string", v)];
     }
     Vec::new()
@@ -1410,5 +1494,45 @@ mod tests {
         };
         assert_eq!(classify("shibboleth", "opensesame", &config).len(), 1);
         assert!(classify("shibboleth", "opensesame", &RuleConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn key_words_without_allocation_split_every_key_as_key_words_does() {
+        let long = format!("{}_password", "a".repeat(130));
+        let many = (0..40)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join("_");
+        for key in [
+            "",
+            "_",
+            "dbPassword",
+            "DB_PASSWD",
+            "db.password",
+            "HTTPServerToken",
+            "aws_secret_access_key",
+            "x1Y2z3",
+            "päss_wört",
+            "--api--key--",
+            "A",
+            long.as_str(),
+            many.as_str(),
+        ] {
+            let expected = key_words(key);
+            let joined_expected = expected.concat();
+            with_key_words(key, |words, joined| {
+                assert_eq!(words, expected.as_slice(), "{key}");
+                assert_eq!(joined, joined_expected, "{key}");
+            });
+        }
+        assert!(is_credential_key(&long, &RuleConfig::default()));
+    }
+
+    #[test]
+    fn the_shortest_token_format_is_still_found_after_the_length_prefilter() {
+        let token = "xoxb-1234567890";
+        assert_eq!(token.len(), MIN_TOKEN_LEN);
+        assert_eq!(token_hits(token).len(), 1);
+        assert!(token_hits(&token[1..]).is_empty());
     }
 }
