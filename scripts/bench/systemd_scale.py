@@ -133,6 +133,7 @@ def main() -> int:
     machines.ensure_host_tools()
     rootfs = machines.ensure_rootfs()
     times: dict[int, list[float]] = {size: [] for size in sizes}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="systemd-scale-") as scratch, \
             machines.booted(f"hc-scale-{os.getpid()}", rootfs) as machine:
         log(f"machine booted in {machine.boot_s:.2f}s; starting {max(sizes)} units")
@@ -169,6 +170,10 @@ def main() -> int:
         "per_unit_ratio_largest_to_smallest": round(
             per_size[largest]["per_unit_ms"] / per_size[smallest]["per_unit_ms"], 3),
         "machine": machine_info(),
+        # A shared machine's load moves the absolute figures; the ratio between sizes is what
+        # this benchmark is about (every size runs in every round, interleaved).
+        "load_average_1m": {"before": round(load_before[0], 2),
+                            "after": round(os.getloadavg()[0], 2)},
         "git": git_info(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -180,6 +185,8 @@ def main() -> int:
         print(f"{size:>6} {f['min']:>8.3f} {f['median']:>9.3f} {f['max']:>8.3f} {f['per_unit_ms']:>8.3f}")
     print(f"fit: {fit['fixed_ms']:.1f} ms + {fit['per_unit_ms']:.3f} ms/unit (r² {fit['r_squared']}); "
           f"ms/unit at {largest} vs {smallest}: {report['per_unit_ratio_largest_to_smallest']}x")
+    print(f"load average (1 min): {report['load_average_1m']['before']} before, "
+          f"{report['load_average_1m']['after']} after")
     print(f"written: {display_path(options.output)}")
     return 0
 
