@@ -174,6 +174,41 @@ pub fn unanswered(paths: &[PathBuf], timeout: Duration) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Of `paths` (as given: relative to the working directory), those on a network or FUSE mount
+/// that did not answer a probe within `timeout`, with the error to report for each. Paths on
+/// other file systems are not probed (no child process in the common case). Call it before the
+/// first `stat` of a path that the caller was given: resolving a path on a hung mount blocks.
+pub fn unanswered_paths(paths: &[PathBuf], timeout: Duration) -> Vec<(PathBuf, std::io::Error)> {
+    let all = mounts();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let suspect: Vec<(PathBuf, PathBuf)> = paths
+        .iter()
+        .map(|path| (path.clone(), cwd.join(path)))
+        .filter(|(_, absolute)| on_mount_that_may_hang(&all, absolute))
+        .collect();
+    if suspect.is_empty() {
+        return Vec::new();
+    }
+    let absolutes: Vec<PathBuf> = suspect.iter().map(|(_, a)| a.clone()).collect();
+    let stuck = unanswered(&absolutes, timeout);
+    suspect
+        .into_iter()
+        .filter(|(_, absolute)| stuck.contains(absolute))
+        .map(|(path, _)| (path, timed_out(timeout)))
+        .collect()
+}
+
+/// The error for a path that did not answer in time.
+pub fn timed_out(timeout: Duration) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "timed out reading it after {} (a mount that does not answer?)",
+            ansible_module::types::Duration(timeout)
+        ),
+    )
+}
+
 /// Reads a file parameter (`baseline`, `sops_config`): a regular file only (a FIFO would block
 /// for ever), at most `max_bytes`, and when it lies on a network or FUSE mount only after a
 /// probe saw it answer within `timeout`. The error says what went wrong, without the path (the
@@ -183,16 +218,8 @@ pub fn read_parameter_file(
     max_bytes: u64,
     timeout: Duration,
 ) -> Result<String, String> {
-    let absolute = std::env::current_dir()
-        .map(|cwd| cwd.join(path))
-        .unwrap_or_else(|_| path.to_path_buf());
-    if on_mount_that_may_hang(&mounts(), &absolute)
-        && !unanswered(std::slice::from_ref(&absolute), timeout).is_empty()
-    {
-        return Err(format!(
-            "timed out reading it after {} (a mount that does not answer?)",
-            ansible_module::types::Duration(timeout)
-        ));
+    if let Some((_, err)) = unanswered_paths(&[path.to_path_buf()], timeout).pop() {
+        return Err(err.to_string());
     }
     let bytes =
         ansible_module::args::read_regular_file(path, max_bytes).map_err(|e| e.to_string())?;
