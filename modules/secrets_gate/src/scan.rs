@@ -9,8 +9,11 @@ use crate::rules::{self, Rule, RuleConfig};
 use crate::sops::{self, SopsConfig, SopsMetadata};
 use crate::text;
 use regex::Regex;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// The active secrets provider of the deployment.
@@ -139,6 +142,22 @@ struct FileOutcome {
     fallback: Option<Fallback>,
     skipped: Option<Skipped>,
     vault_password_files: Vec<PathBuf>,
+}
+
+impl FileOutcome {
+    /// A file that adds nothing to the report but its count and size: no finding, no Vault or
+    /// SOPS content, not skipped or line-scanned, no key file named. The scan keeps only the
+    /// count and size of such files (most of a repository), so memory stays flat with the
+    /// number of files. Every field that `finish` reads must be checked here.
+    fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+            && self.vault == 0
+            && self.sops == 0
+            && self.sops_meta.is_none()
+            && self.fallback.is_none()
+            && self.skipped.is_none()
+            && self.vault_password_files.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,16 +326,22 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
         });
     let outcomes: Mutex<Vec<FileOutcome>> = Mutex::new(Vec::new());
     let walk_errors: Mutex<Vec<WalkProblem>> = Mutex::new(Vec::new());
+    let clean_files = AtomicUsize::new(0);
+    let clean_bytes = AtomicU64::new(0);
     builder.build_parallel().run(|| {
         let outcomes = &outcomes;
         let walk_errors = &walk_errors;
         let roots = &roots;
+        let (clean_files, clean_bytes) = (&clean_files, &clean_bytes);
         Box::new(move |entry| {
             match entry {
                 Ok(entry) => {
                     if entry.file_type().is_some_and(|t| t.is_file()) {
                         let outcome = scan_file(entry.path(), roots, config);
-                        if let Ok(mut all) = outcomes.lock() {
+                        if outcome.is_clean() {
+                            clean_files.fetch_add(1, Ordering::Relaxed);
+                            clean_bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
+                        } else if let Ok(mut all) = outcomes.lock() {
                             all.push(outcome);
                         }
                     }
@@ -342,7 +367,10 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
         path: Some(walked),
     }));
     walk_errors.sort_by(|a, b| a.path.cmp(&b.path));
-    finish(config, &roots, outcomes, walk_errors)
+    let mut report = finish(config, &roots, outcomes, walk_errors)?;
+    report.files_scanned += clean_files.into_inner();
+    report.bytes_scanned += clean_bytes.into_inner();
+    Ok(report)
 }
 
 /// A path the walk could not enter or read (a directory nobody may list, a mount that does not
@@ -455,7 +483,12 @@ fn scan_file(path: &Path, roots: &[(PathBuf, PathBuf)], config: &ScanConfig) -> 
         absolute,
         ..FileOutcome::default()
     };
-    let size = match std::fs::metadata(path) {
+    // One open and one fstat per file, read into the thread's reusable buffer.
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) => return unreadable(outcome, &err.to_string(), config),
+    };
+    let size = match file.metadata() {
         Ok(meta) => meta.len(),
         Err(err) => return unreadable(outcome, &err.to_string(), config),
     };
@@ -469,23 +502,40 @@ fn scan_file(path: &Path, roots: &[(PathBuf, PathBuf)], config: &ScanConfig) -> 
         });
         return outcome;
     }
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) => return unreadable(outcome, &err.to_string(), config),
-    };
-    outcome.bytes = bytes.len() as u64;
-    if bytes[..bytes.len().min(8192)].contains(&0) {
-        outcome.skipped = Some(Skipped {
-            file: display,
-            reason: "binary file (NUL byte)".into(),
-        });
-        return outcome;
-    }
-    let raw = String::from_utf8_lossy(&bytes);
-    let text = text::normalize_line_breaks(&raw);
-    judge_text(&mut outcome, path, &text, config);
-    outcome
+    READ_BUFFER.with_borrow_mut(|bytes| {
+        bytes.clear();
+        if bytes.capacity() > READ_BUFFER_KEEP {
+            // Not kept after a large file (max_file_size may be raised far above the default).
+            *bytes = Vec::new();
+        }
+        bytes.reserve(usize::try_from(size).unwrap_or(0).saturating_add(1));
+        // Read to the end as std::fs::read does; through `take` because File's own
+        // read_to_end asks the size again (fstat, lseek), which the fstat above has given.
+        if let Err(err) = (&mut file).take(u64::MAX).read_to_end(bytes) {
+            return unreadable(outcome, &err.to_string(), config);
+        }
+        outcome.bytes = bytes.len() as u64;
+        if bytes[..bytes.len().min(8192)].contains(&0) {
+            outcome.skipped = Some(Skipped {
+                file: display,
+                reason: "binary file (NUL byte)".into(),
+            });
+            return outcome;
+        }
+        let raw = String::from_utf8_lossy(bytes);
+        let text = text::normalize_line_breaks(&raw);
+        judge_text(&mut outcome, path, &text, config);
+        outcome
+    })
 }
+
+thread_local! {
+    /// The walker thread's file buffer: no allocation per file for the bytes read.
+    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most buffer capacity a walker thread keeps between files.
+const READ_BUFFER_KEEP: usize = 2 << 20;
 
 fn unreadable(mut outcome: FileOutcome, error: &str, config: &ScanConfig) -> FileOutcome {
     if config.enforce {
@@ -601,8 +651,10 @@ fn judge_text(outcome: &mut FileOutcome, path: &Path, text: &str, config: &ScanC
             push_hit(outcome, hit, line, column, leaf.key_path(), config);
         }
     }
-    // Comments: `# password: ...` in YAML, INI and dotenv.
-    if matches!(format, Format::Yaml | Format::Ini | Format::Dotenv) {
+    // Comments: `# password: ...` in YAML, INI and dotenv (`;` too in INI; a file with neither
+    // character has none, which one search over the text settles).
+    let has_comments = text.contains('#') || format == Format::Ini && text.contains(';');
+    if has_comments && matches!(format, Format::Yaml | Format::Ini | Format::Dotenv) {
         for (index, line) in text.split('\n').enumerate() {
             if let Some(comment) = comment_of(line, format) {
                 for hit in rules::scan_line(comment, &config.rules, 0) {
@@ -639,6 +691,9 @@ fn comment_of(line: &str, format: Format) -> Option<&str> {
 }
 
 fn collect_allow_lines(outcome: &mut FileOutcome, text: &str) {
+    if !text.contains("secrets_gate: allow") {
+        return;
+    }
     for (index, line) in text.split('\n').enumerate() {
         if line.contains("secrets_gate: allow") {
             outcome.allow_lines.insert(index + 1);
@@ -1194,6 +1249,30 @@ mod tests {
             .into_iter()
             .map(|f| (f.line, f.rule, f.key_path))
             .collect()
+    }
+
+    #[test]
+    fn clean_files_count_in_files_and_bytes_scanned_beside_files_with_findings() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clean = "name: web\nport: 8080\n# a comment\n";
+        for i in 0..5 {
+            std::fs::write(dir.path().join(format!("c{i}.yml")), clean)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let dirty = "db_password: Qz8-mP2q-R7tY\n";
+        std::fs::write(dir.path().join("d.yml"), dirty).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.path().join("v.yml"),
+            "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let report = scan(&ScanConfig::new(vec![dir.path().to_path_buf()]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.files_scanned, 7);
+        let expected = 5 * clean.len() + dirty.len() + "$ANSIBLE_VAULT;1.1;AES256\n6162\n".len();
+        assert_eq!(report.bytes_scanned, expected as u64);
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.migration.files.len(), 2);
     }
 
     #[test]
