@@ -39,7 +39,7 @@ library_dir = $(or $(LIBRARY_DIR_$(1)),$(error no LIBRARY_DIR_$(1) set for modul
 
 INVENTORY := inventory/localhost.yml
 
-.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size bench-idempotence bench-systemd-scale test lint demo bench clean idempotence fuzz
+.PHONY: bootstrap build build-aarch64 build-all install install-all dist dist-check-clean bench-fleet bench-size bench-idempotence bench-systemd-scale test lint demo bench clean idempotence fuzz bench-secrets-gate
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -131,6 +131,14 @@ bench: install
 	$(VENV_BIN)/python scripts/bench_idempotence_probe.py
 	$(MAKE) bench-idempotence
 	$(MAKE) bench-systemd-scale
+	$(MAKE) bench-secrets-gate
+
+# secrets_gate on a generated 200 MB, 150,000-file Ansible repository next to ripsecrets,
+# detect-secrets (on a fixed subset) and cat: min/median/max, MB/s, files/s, peak RSS. The first
+# run generates the tree (about 2 min) and cargo-installs ripsecrets into .cache/bench-tools.
+# Writes ci-artifacts/bench/secrets_gate.json.
+bench-secrets-gate: install
+	$(VENV_BIN)/python scripts/bench/secrets_gate_speed.py $(BENCH_SECRETS_GATE_ARGS)
 
 # systemd checks of 50/100/250/500 healthy units in one nspawn machine (stock dbus config):
 # min/median/max per size and time per unit. Needs root; writes ci-artifacts/bench/systemd_scale.json.
