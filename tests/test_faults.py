@@ -4,7 +4,8 @@ check for its own resource limits.
 
 - A hung `nvidia-smi` (a stand-in on PATH that forks a `sleep` and waits; this machine has no
   GPU, and the static build reads GPUs through nvidia-smi) is killed with everything it forked
-  when its check times out, once per attempt, and reaped before the module returns.
+  when its check times out, once per attempt, and reaped before the module returns; a SIGTERM
+  to the module (Ansible's task timeout) kills it too.
 - 1,100 TCP checks under `prlimit --nofile=N:N` (soft = hard, so raising the soft limit cannot
   help) against listeners on 127.0.0.1: every check passes; none says "too many open files".
 """
@@ -103,6 +104,45 @@ def test_a_hung_nvidia_smi_is_killed_and_reaped_on_timeout(module_binary, tmp_pa
         time.sleep(0.1)
     assert [pid for pid in forked_pids if process_state(pid) is not None] == [], \
         {pid: (process_state(pid), parent_of(pid)) for pid in forked_pids}
+
+
+def test_a_signal_while_nvidia_smi_hangs_kills_it_with_the_module(module_binary, tmp_path):
+    pids_file = tmp_path / "pids"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(HUNG_NVIDIA_SMI.format(pids=pids_file))
+    smi.chmod(0o755)
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"gpus": {"timeout": "60s"}, "deadline": "90s"}))
+    module = subprocess.Popen([str(module_binary), str(args_file)], cwd=tmp_path,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                              env={"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin"})
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(pids) < 2:
+            time.sleep(0.05)
+            pids = [int(pid) for pid in pids_file.read_text().split()] if pids_file.exists() else []
+        assert len(pids) == 2, "the stand-in nvidia-smi did not start"
+        module.send_signal(signal.SIGTERM)
+        stdout, _ = module.communicate(timeout=15)
+        result = json.loads(stdout)
+        assert result["failed"] is True and "SIGTERM" in result["msg"], result
+        # Killed at once; being orphans now, they are init's to reap: wait for that.
+        assert all(process_state(pid) in (None, "Z") for pid in pids), \
+            {pid: process_state(pid) for pid in pids}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(process_state(pid) for pid in pids):
+            time.sleep(0.1)
+        assert [pid for pid in pids if process_state(pid) is not None] == []
+    finally:
+        if module.poll() is None:
+            module.kill()
+            module.wait()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ const RESERVED_FDS: u64 = 64;
 const FDS_PER_CHECK: u64 = 3;
 /// How long a run waits for killed children to be reaped once its checks are done.
 const REAP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+const REAP_GRACE_PAST_DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How many checks may run at once with `open_files` descriptors allowed to this process.
 pub fn concurrency_for(open_files: u64) -> usize {
@@ -89,7 +90,10 @@ pub async fn run_all(
     // Aborted checks drop their work (and kill their children) when the runtime next polls
     // them: let it, then wait briefly for the killed children so none is left a zombie.
     while set.join_next().await.is_some() {}
-    host_probe::process::reap_abandoned(REAP_GRACE).await;
+    // A SIGKILLed child dies at once unless it is stuck in the kernel; past the deadline, only
+    // a moment is spent on it.
+    let left = deadline_at.saturating_duration_since(tokio::time::Instant::now());
+    host_probe::process::reap_abandoned(left.clamp(REAP_GRACE_PAST_DEADLINE, REAP_GRACE)).await;
     slots
         .into_iter()
         .zip(&waiting)
@@ -124,6 +128,8 @@ fn record_progress(result: &CheckResult) {
 
 /// The interrupt report ([`ansible_module::on_interrupt`]): the checks finished so far.
 pub fn report_so_far() -> ansible_module::Response {
+    // The module exits right after this report: no tool it started may run on.
+    host_probe::process::kill_running();
     let done = match progress().try_lock() {
         Ok(done) => done.clone(),
         Err(_) => Vec::new(),

@@ -58,6 +58,8 @@ pub fn raise_open_files_limit() -> Option<OpenFilesLimit> {
 
 /// Children killed because their caller gave up on them, not yet waited for.
 static ABANDONED: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+/// Process groups of the children running now, for [`kill_running`].
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 /// Runs `command` to completion with stdin closed and stdout/stderr captured, like
 /// [`std::process::Command::output`]. Dropping the returned future before it completes (a
@@ -73,9 +75,13 @@ pub async fn output(mut command: Command) -> std::io::Result<Output> {
     let mut child = command.spawn()?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    // The child leads its own group: its pid is the group id, even after it was reaped.
+    let group = child.id().and_then(|pid| i32::try_from(pid).ok());
+    if let (Some(group), Ok(mut running)) = (group, RUNNING.lock()) {
+        running.push(group);
+    }
     let mut guard = Guard {
-        // The child leads its own group: its pid is the group id, even after it was reaped.
-        group: child.id().and_then(|pid| i32::try_from(pid).ok()),
+        group,
         child: Some(child),
     };
     let (status, stdout, stderr) =
@@ -86,6 +92,17 @@ pub async fn output(mut command: Command) -> std::io::Result<Output> {
         stdout,
         stderr,
     })
+}
+
+/// Kills the process group of every child still running (`SIGKILL`), without waiting: for a
+/// module that is about to exit on a signal, so that no tool it started runs on after it.
+pub fn kill_running() {
+    // try_lock: the signal path must not wait for a lock held by the thread it interrupts.
+    if let Ok(running) = RUNNING.try_lock() {
+        for &group in running.iter() {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+        }
+    }
 }
 
 /// Waits up to `grace` for every child killed so far and returns how many are still not
@@ -138,6 +155,9 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let (Some(group), Ok(mut running)) = (self.group, RUNNING.lock()) {
+            running.retain(|&g| g != group);
+        }
         let Some(mut child) = self.child.take() else {
             return;
         };
