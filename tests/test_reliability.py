@@ -610,3 +610,51 @@ def test_secrets_gate_does_not_hang_on_a_mount_that_never_answers(tmp_path):
         assert sum(result["counts"].values()) == 2, result["counts"]
     finally:
         shutil.rmtree(tree)
+
+
+def run_gate_beside_a_hung_mount(tmp_path: Path, tree: Path, args: dict[str, Any]) -> dict[str, Any]:
+    """Runs the module with `args` while tree/mnt is a mount that never answers; returns the
+    harness's report (hung, elapsed_s, returncode, stdout)."""
+    need_root()
+    if not Path("/dev/fuse").exists():
+        pytest.fail("needs /dev/fuse (the FUSE kernel module)", pytrace=False)
+    proc = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", sys.executable, "-m", "testbed.hung_fuse",
+         str(tree / "mnt"), "20", "--", str(binary("secrets_gate")), str(write_args(tmp_path / "args.json", args))],
+        cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    assert run["hung"] is False and run["elapsed_s"] < 10, run
+    return run
+
+
+def test_secrets_gate_refuses_a_scanned_path_on_a_mount_that_never_answers(tmp_path):
+    tree = Path(tempfile.mkdtemp(prefix="sg-hung-root-", dir="/tmp"))
+    try:
+        (tree / "mnt").mkdir()
+        run = run_gate_beside_a_hung_mount(tmp_path, tree, {"paths": [str(tree / "mnt")], "timeout": "1s"})
+
+        result = one_json_object(run["stdout"])
+        assert result["failed"] is True and run["returncode"] == 1, result
+        assert "parameter 'paths'" in result["msg"] and str(tree / "mnt") in result["msg"], result
+        assert "timed out reading it after 1s" in result["msg"], result
+    finally:
+        shutil.rmtree(tree)
+
+
+def test_secrets_gate_reports_a_key_file_on_a_mount_that_never_answers_and_goes_on(tmp_path):
+    tree = Path(tempfile.mkdtemp(prefix="sg-hung-key-", dir="/tmp"))
+    try:
+        (tree / "mnt").mkdir()
+        (tree / "repo").mkdir()
+        (tree / "repo" / "vars.yml").write_text(PLANTED)
+        run = run_gate_beside_a_hung_mount(tmp_path, tree, {
+            "paths": [str(tree / "repo")], "key_files": [str(tree / "mnt" / "age.key")], "timeout": "1s"})
+
+        result = one_json_object(run["stdout"])
+        assert [f["rule"] for f in result["findings"]] == ["credential-value"], result
+        assert any(str(tree / "mnt" / "age.key") in w and "timed out reading it after 1s" in w
+                   for w in result["warnings"]), result
+    finally:
+        shutil.rmtree(tree)

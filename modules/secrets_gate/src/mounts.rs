@@ -179,6 +179,9 @@ pub fn unanswered(paths: &[PathBuf], timeout: Duration) -> Vec<PathBuf> {
 /// other file systems are not probed (no child process in the common case). Call it before the
 /// first `stat` of a path that the caller was given: resolving a path on a hung mount blocks.
 pub fn unanswered_paths(paths: &[PathBuf], timeout: Duration) -> Vec<(PathBuf, std::io::Error)> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
     let all = mounts();
     let cwd = std::env::current_dir().unwrap_or_default();
     let suspect: Vec<(PathBuf, PathBuf)> = paths

@@ -265,6 +265,13 @@ fn is_code_or_prose(path: &Path) -> bool {
 
 /// Runs a scan.
 pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
+    // A path on a network or FUSE mount that does not answer would block its first `stat`.
+    if let Some((path, source)) = mounts::unanswered_paths(&config.paths, config.timeout)
+        .into_iter()
+        .next()
+    {
+        return Err(ScanError::Path { path, source });
+    }
     let mut roots = Vec::new();
     for path in &config.paths {
         let canonical = std::fs::canonicalize(path).map_err(|source| ScanError::Path {
@@ -1009,7 +1016,7 @@ fn finish(
             });
         }
     }
-    key_file_gates(&mut report, &key_files, roots);
+    key_file_gates(&mut report, &key_files, roots, config.timeout);
     summarise_migration(&mut report.migration);
     report.findings.sort_by(|a, b| {
         (a.file.as_str(), a.line, a.column).cmp(&(b.file.as_str(), b.line, b.column))
@@ -1146,13 +1153,29 @@ fn gate_finding(line: usize, key_path: &str, rule: Rule, message: String) -> Raw
     }
 }
 
-fn key_file_gates(report: &mut Report, key_files: &[PathBuf], roots: &[(PathBuf, PathBuf)]) {
+fn key_file_gates(
+    report: &mut Report,
+    key_files: &[PathBuf],
+    roots: &[(PathBuf, PathBuf)],
+    timeout: std::time::Duration,
+) {
     let mut seen = BTreeSet::new();
+    // Key files often live in a home directory, which may be a network mount.
+    let unanswered: BTreeMap<PathBuf, std::io::Error> =
+        mounts::unanswered_paths(key_files, timeout)
+            .into_iter()
+            .collect();
     for path in key_files {
         if !seen.insert(path.clone()) {
             continue;
         }
         let display = path.to_string_lossy().to_string();
+        if let Some(err) = unanswered.get(path) {
+            report
+                .warnings
+                .push(format!("key file {display} cannot be checked: {err}"));
+            continue;
+        }
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
             Err(err) => {
