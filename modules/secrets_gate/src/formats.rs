@@ -124,7 +124,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Leaf>, ParseFailure> {
                         continue;
                     }
                 }
-                let path = current_path(&stack);
+                let path = scalar_path(&mut stack);
                 if anchor > 0 {
                     anchors.insert(anchor, leaves.len());
                 }
@@ -224,6 +224,26 @@ fn current_path(stack: &[Frame]) -> Vec<Segment> {
             Frame::Seq { index, .. } => Some(Segment::Index(*index)),
         })
         .collect()
+}
+
+/// The path of a scalar value: [`current_path`], but the innermost mapping key is moved into
+/// it rather than copied (one allocation less per value): after a value its mapping expects
+/// the next key, which replaces it, or ends.
+fn scalar_path(stack: &mut [Frame]) -> Vec<Segment> {
+    let Some((last, outer)) = stack.split_last_mut() else {
+        return Vec::new();
+    };
+    let mut path = Vec::with_capacity(outer.len() + 1);
+    path.extend(outer.iter().filter_map(|frame| match frame {
+        Frame::Map { key: Some(k), .. } => Some(Segment::Key(k.clone())),
+        Frame::Map { key: None, .. } => None,
+        Frame::Seq { index, .. } => Some(Segment::Index(*index)),
+    }));
+    match last {
+        Frame::Map { key, .. } => path.extend(key.take().map(Segment::Key)),
+        Frame::Seq { index, .. } => path.push(Segment::Index(*index)),
+    }
+    path
 }
 
 /// After a value: a mapping expects its next key, a sequence its next item.

@@ -499,6 +499,18 @@ fn with_key_words<R>(key: &str, f: impl FnOnce(&[&str], &str) -> R) -> R {
     }
 }
 
+/// Whether any of `needles` occurs in `haystack`: one pass over a short key instead of a
+/// substring search per needle.
+fn contains_any(haystack: &str, needles: &[&str]) -> bool {
+    let bytes = haystack.as_bytes();
+    (0..bytes.len()).any(|i| {
+        needles.iter().any(|needle| {
+            needle.as_bytes().first() == Some(&bytes[i])
+                && bytes[i..].starts_with(needle.as_bytes())
+        })
+    })
+}
+
 /// Whether a key names a credential (its value is the secret), not something about one.
 pub fn is_credential_key(key: &str, config: &RuleConfig) -> bool {
     with_key_words(key, |words, joined| credential_words(words, joined, config))
@@ -511,7 +523,7 @@ fn credential_words(words: &[&str], joined: &str, config: &RuleConfig) -> bool {
     if NON_SECRET_SUFFIXES.contains(last) || words.iter().any(|w| *w == "public" || *w == "pub") {
         return false;
     }
-    if STRONG_WORDS.iter().any(|w| joined.contains(w)) {
+    if contains_any(joined, &STRONG_WORDS) {
         // "secret" in "secretsmanager", "token" in "tokenizer" are not credentials.
         return !joined.contains("tokeniz") && !joined.contains("secretsmanager");
     }
