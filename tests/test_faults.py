@@ -42,12 +42,15 @@ def process_state(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[0]
 
 
-def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+def wait_until_not_running(pids: list[int], timeout_s: float = 5) -> dict[int, str | None]:
+    """The states of `pids` once none runs any more (a SIGKILLed process stays `R` until it
+    is scheduled to die), or as they are at `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = {pid: process_state(pid) for pid in pids}
+        if all(state in (None, "Z") for state in states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.05)
 
 
 def run_binary(binary: Path, tmp_path: Path, args: dict, prefix: list[str] | None = None,
@@ -96,14 +99,11 @@ def test_a_hung_nvidia_smi_is_killed_and_reaped_on_timeout(module_binary, tmp_pa
     assert len(smi_pids) == result["summary"]["attempts"], (lines, result["summary"])
     # The module's own children: killed and reaped by the module itself, so not even a zombie.
     assert all(states[pid] is None for pid in smi_pids), states
-    # What nvidia-smi forked was killed with it (its process group); once orphaned it is init's
-    # to reap, so a zombie is allowed for a moment, a running process never.
-    assert all(states[pid] in (None, "Z") for pid in forked_pids), states
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(process_state(pid) for pid in forked_pids):
-        time.sleep(0.1)
-    assert [pid for pid in forked_pids if process_state(pid) is not None] == [], \
-        {pid: (process_state(pid), parent_of(pid)) for pid in forked_pids}
+    # What nvidia-smi forked was killed with it (its process group). It is not the module's
+    # child: once orphaned, reaping it is init's job, so it may linger as a zombie of init (or
+    # of whatever PID 1 a CI container has), never as a running process.
+    forked_states = wait_until_not_running(forked_pids)
+    assert all(state in (None, "Z") for state in forked_states.values()), forked_states
 
 
 def test_a_signal_while_nvidia_smi_hangs_kills_it_with_the_module(module_binary, tmp_path):
@@ -129,13 +129,10 @@ def test_a_signal_while_nvidia_smi_hangs_kills_it_with_the_module(module_binary,
         stdout, _ = module.communicate(timeout=15)
         result = json.loads(stdout)
         assert result["failed"] is True and "SIGTERM" in result["msg"], result
-        # Killed at once; being orphans now, they are init's to reap: wait for that.
-        assert all(process_state(pid) in (None, "Z") for pid in pids), \
-            {pid: process_state(pid) for pid in pids}
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(process_state(pid) for pid in pids):
-            time.sleep(0.1)
-        assert [pid for pid in pids if process_state(pid) is not None] == []
+        # Killed at once; orphans now (the module is gone), they are init's to reap: dead or a
+        # zombie, never running.
+        states = wait_until_not_running(pids)
+        assert all(state in (None, "Z") for state in states.values()), states
     finally:
         if module.poll() is None:
             module.kill()
