@@ -159,7 +159,7 @@ def listeners(count: int, backlog: int) -> Iterator[list[int]]:
             server.close()
 
 
-@pytest.mark.parametrize("nofile", [1024, 128])
+@pytest.mark.parametrize("nofile", [1024, 128, 32])
 def test_more_checks_than_file_descriptors_never_fail_for_the_modules_own_limit(
         module_binary, tmp_path, nofile):
     checks, per_port = 1100, 100
