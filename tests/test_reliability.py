@@ -629,6 +629,21 @@ def run_gate_beside_a_hung_mount(tmp_path: Path, tree: Path, args: dict[str, Any
     return run
 
 
+def test_secrets_gate_warns_of_a_mount_that_never_answers_in_audit_mode(tmp_path):
+    tree = Path(tempfile.mkdtemp(prefix="sg-hung-audit-", dir="/tmp"))
+    try:
+        (tree / "mnt").mkdir()
+        (tree / "vars.yml").write_text(PLANTED)
+        run = run_gate_beside_a_hung_mount(tmp_path, tree, {"paths": [str(tree)], "mode": "audit", "timeout": "1s"})
+
+        result = one_json_object(run["stdout"])
+        assert result["failed"] is False and run["returncode"] == 0, result
+        assert [f["rule"] for f in result["findings"]] == ["credential-value"], result
+        assert any(w.startswith(f"{tree / 'mnt'}: timed out reading") for w in result["warnings"]), result
+    finally:
+        shutil.rmtree(tree)
+
+
 def test_secrets_gate_refuses_a_scanned_path_on_a_mount_that_never_answers(tmp_path):
     tree = Path(tempfile.mkdtemp(prefix="sg-hung-root-", dir="/tmp"))
     try:
