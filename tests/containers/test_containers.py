@@ -15,7 +15,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from testbed.dockerd import UNHEALTHY_OUTPUT, DockerEngine
+from testbed.dockerd import IMAGE, LABEL, UNHEALTHY_OUTPUT, DockerEngine, docker
+
+# A duration as the module prints it: 3ms, 1.25s, 12s, 1m5s, 2h.
+DURATION = r"[0-9.]+m?s|[0-9hm]+[hms]"
+# The tail of every container message: its restarts and uptime.
+COUNTS = rf"\(\d+ restarts?, (up ({DURATION})|not up)\)"
 
 
 def run_checks(run_module, args: dict[str, Any]) -> dict[str, Any]:
@@ -36,8 +41,14 @@ def test_healthy_container_passes(run_module, docker_engine: DockerEngine) -> No
     check = only_check(result)
     assert result["failed"] is False, result
     assert (check["kind"], check["name"], check["status"]) == ("container", "hc-healthy", "pass")
-    assert check["message"] == "container 'hc-healthy': running, healthy, 0 restarts"
-    assert check["expected"] == "state running, healthy or no healthcheck, not OOM-killed"
+    assert re.fullmatch(
+        rf"container 'hc-healthy': running, healthy, 0 restarts, up ({DURATION})",
+        check["message"],
+    ), check["message"]
+    assert check["expected"] == (
+        "state running, healthy or no healthcheck, not OOM-killed, not in a restart loop"
+    )
+    assert check["details"]["uptime_s"] > 0
     assert check["details"]["health"] == "healthy"
     assert docker_engine.inspect("hc-healthy")["Id"].startswith(check["details"]["id"])
 
@@ -144,7 +155,9 @@ def test_unhealthy_container_names_streak_and_last_output(
     assert check["status"] == "fail"
     assert re.fullmatch(
         r"container 'hc-unhealthy': unhealthy, FailingStreak \d+, last check exit code 1: "
-        + re.escape(json.dumps(UNHEALTHY_OUTPUT)),
+        + re.escape(json.dumps(UNHEALTHY_OUTPUT))
+        + " "
+        + COUNTS,
         check["message"],
     ), check["message"]
     assert check["details"]["failing_streak"] >= 1
@@ -170,7 +183,7 @@ def test_starting_health_fails(run_module, docker_engine: DockerEngine) -> None:
     )
     check = only_check(result)
     assert check["status"] == "fail"
-    assert check["message"] == "container 'hc-starting': health: starting"
+    assert re.fullmatch(rf"container 'hc-starting': health: starting {COUNTS}", check["message"])
 
 
 def test_no_healthcheck_passes_unless_required(run_module, docker_engine: DockerEngine) -> None:
@@ -186,10 +199,16 @@ def test_no_healthcheck_passes_unless_required(run_module, docker_engine: Docker
     )
     lenient, strict = result["checks"]
     assert lenient["status"] == "pass", lenient
-    assert lenient["message"] == "container 'hc-plain': running, no healthcheck, 0 restarts"
+    assert re.fullmatch(
+        rf"container 'hc-plain': running, no healthcheck, 0 restarts, up ({DURATION})",
+        lenient["message"],
+    ), lenient["message"]
     assert strict["name"] == "strict"
     assert strict["status"] == "fail"
-    assert strict["message"] == "container 'hc-plain': no healthcheck (require_healthcheck is set)"
+    assert re.fullmatch(
+        rf"container 'hc-plain': no healthcheck \(require_healthcheck is set\) {COUNTS}",
+        strict["message"],
+    ), strict["message"]
     assert result["failed"] is True
 
 
@@ -210,22 +229,21 @@ def test_restarting_container_fails_on_max_restarts(
 
 
 def test_restarting_container_is_not_running(run_module, docker_engine: DockerEngine) -> None:
-    # It runs for a few milliseconds between restarts that are seconds apart: a run that lands
-    # in that window is retried.
-    for _ in range(5):
-        result = run_checks(
-            run_module,
-            {"containers": ["hc-restarting"], "docker_host": docker_engine.docker_host},
-        )
-        check = only_check(result)
-        if check["status"] == "fail":
-            break
-        time.sleep(0.3)
+    """Whether it is read in its backoff or in its few running milliseconds, a container whose
+    command fails at once is a restart loop."""
+    result = run_checks(
+        run_module,
+        {"containers": ["hc-restarting"], "docker_host": docker_engine.docker_host},
+    )
+    check = only_check(result)
     assert check["status"] == "fail", check
     assert re.fullmatch(
-        r"container 'hc-restarting': state (restarting|exited \(exit code 1\)), expected running",
+        r"container 'hc-restarting': (state (restarting|exited \(exit code 1\)), expected "
+        rf"running; )?in a restart loop: restarted \d+ times, (not up|up \d+ms \(less than "
+        rf"flap_window 10s\)) {COUNTS}",
         check["message"],
     ), check["message"]
+    assert "flapping" in check["details"], check
 
 
 def test_oom_killed_container_fails(run_module, docker_engine: DockerEngine) -> None:
@@ -240,7 +258,9 @@ def test_oom_killed_container_fails(run_module, docker_engine: DockerEngine) -> 
     )
     check = only_check(result)
     assert check["status"] == "fail"
-    assert check["message"] == "container 'hc-oom': OOM-killed"
+    assert check["message"] == (
+        "container 'hc-oom': OOM-killed; exit code 137, expected 0 (0 restarts, not up)"
+    )
     assert check["details"]["oom_killed"] is True
     assert check["details"]["exit_code"] == 137
 
@@ -261,13 +281,15 @@ def test_all_healthy_lists_the_offenders(run_module, docker_engine: DockerEngine
     )
     check = only_check(result)
     assert (check["kind"], check["name"], check["status"]) == ("containers", "all-healthy", "fail")
-    # hc-restarting counts as running only if listed during its few running milliseconds.
+    # hc-restarting is named whether it is listed in its backoff or in its few running
+    # milliseconds; the exited hc-oom is not judged (a finished container is not unhealthy).
     assert re.fullmatch(
-        r"2 of [45] running containers not healthy: hc-starting \(health: starting\), "
-        r"hc-unhealthy \(unhealthy, FailingStreak \d+\)",
+        r"3 of 5 containers not healthy: hc-restarting \((restarting; )?restart loop: "
+        r"restarted \d+ times, (not up|up \d+ms \(less than flap_window 10s\))\), "
+        r"hc-starting \(health: starting\), hc-unhealthy \(unhealthy, FailingStreak \d+\)",
         check["message"],
     ), check["message"]
-    assert check["details"]["not_healthy"] == ["hc-starting", "hc-unhealthy"]
+    assert check["details"]["not_healthy"] == ["hc-restarting", "hc-starting", "hc-unhealthy"]
     assert check["details"]["healthy"] == 1
     assert result["failed"] is True
 
@@ -329,3 +351,180 @@ def test_silent_engine_times_out(run_module, silent_unix_socket: Path) -> None:
     for check in result["checks"]:
         assert check["status"] == "fail"
         assert check["message"] == "timed out after 1s", check
+
+
+@pytest.fixture
+def make_container(docker_engine: DockerEngine) -> Iterator:
+    """Starts containers for one test (`docker run -d` with the test bed's label, no network)
+    and removes them afterwards."""
+    names: list[str] = []
+
+    def make(name: str, *args: str) -> str:
+        name = f"{name}-{os.getpid()}"
+        docker(
+            docker_engine.socket_path, "run", "-d", "--name", name, "--label", LABEL,
+            "--network", "none", *args,
+        )
+        names.append(name)
+        return name
+
+    yield make
+    if names:
+        docker(docker_engine.socket_path, "rm", "-f", *names, check=False)
+
+
+def wait_for(engine: DockerEngine, name: str, condition, timeout_s: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        info = engine.inspect(name)
+        if condition(info):
+            return info
+        assert time.monotonic() < deadline, f"{name} never got there: {info['State']}"
+        time.sleep(0.05)
+
+
+def restarted_and_running(info: dict[str, Any]) -> bool:
+    return info["RestartCount"] >= 1 and info["State"]["Status"] == "running"
+
+
+def test_a_restart_loop_never_passes_even_when_a_retry_catches_it_running(
+    run_module, docker_engine: DockerEngine, make_container
+) -> None:
+    """`--restart always` with a command that fails after 2 s: running most of the time, so a
+    retry is sure to catch it running. Restarted and up for less than flap_window, or restarted
+    during the observation, it is flapping, and fails by default."""
+    name = make_container(
+        "hc-flapping", "--restart", "always", IMAGE, "/bin/sh", "-c", "sleep 2; exit 1"
+    )
+    wait_for(docker_engine, name, restarted_and_running)
+    result = run_checks(run_module, {"containers": [name], "docker_host": docker_engine.docker_host})
+    check = only_check(result)
+    assert check["status"] == "fail", check
+    assert re.fullmatch(
+        rf"container '{name}': in a restart loop: restarted \d+ times?, up ({DURATION}) "
+        rf"\(less than flap_window 10s\) {COUNTS}",
+        check["message"],
+    ), check["message"]
+    assert check["details"]["restart_count"] >= 1
+    assert 0 <= check["details"]["uptime_s"] < 3
+
+    run = run_module(
+        {
+            "containers": [name],
+            "wait_timeout": "5s",
+            "interval": "500ms",
+            "docker_host": docker_engine.docker_host,
+        }
+    )
+    result = run.single_json_object()
+    check = only_check(result)
+    assert result["failed"] is True, result
+    assert check["status"] == "fail", check
+    assert result["summary"]["attempts"] >= 5, result["summary"]
+    # It exits every 2 s, so it restarted while the module watched it.
+    assert re.fullmatch(
+        rf"container '{name}': (state restarting, expected running; )?in a restart loop: "
+        rf"restarted \d+ times? in ({DURATION}), (up ({DURATION})|not up) {COUNTS}",
+        check["message"],
+    ), check["message"]
+    assert check["details"]["restart_count"] > check["details"]["first_seen_restarts"]
+
+    # The explicit opt-out judges only the state.
+    wait_for(docker_engine, name, restarted_and_running)
+    result = run_checks(
+        run_module,
+        {
+            "containers": [{"container": name, "flapping": "ignore"}],
+            "docker_host": docker_engine.docker_host,
+        },
+    )
+    check = only_check(result)
+    assert check["status"] == "pass", check
+    assert re.fullmatch(
+        rf"container '{name}': running, no healthcheck, \d+ restarts?, up ({DURATION})",
+        check["message"],
+    ), check["message"]
+
+
+def test_a_container_that_restarted_once_and_stayed_up_passes(
+    run_module, docker_engine: DockerEngine, make_container
+) -> None:
+    """Failed once at start, restarted by its policy, up since: not a restart loop once it has
+    been up for flap_window (10 s by default)."""
+    name = make_container(
+        "hc-once", "--restart", "on-failure", IMAGE, "/bin/sh", "-c",
+        "test -e /tmp/once || { echo > /tmp/once; exit 1; }; exec sleep 3600",
+    )
+    wait_for(docker_engine, name, restarted_and_running)
+    time.sleep(10.5)
+    result = run_checks(run_module, {"containers": [name], "docker_host": docker_engine.docker_host})
+    check = only_check(result)
+    assert check["status"] == "pass", check
+    assert re.fullmatch(
+        rf"container '{name}': running, no healthcheck, 1 restart, up 1\ds", check["message"]
+    ), check["message"]
+    assert docker_engine.inspect(name)["RestartCount"] == 1
+
+
+def test_exited_judges_the_exit_code(
+    run_module, docker_engine: DockerEngine, make_container
+) -> None:
+    name = make_container("hc-exit-3", IMAGE, "/bin/sh", "-c", "exit 3")
+    wait_for(docker_engine, name, lambda info: info["State"]["Status"] == "exited")
+    result = run_checks(
+        run_module,
+        {
+            "containers": [
+                {"container": name, "state": "exited"},
+                {"container": name, "state": "exited", "exit_code": [0, 3], "name": "either"},
+            ],
+            "docker_host": docker_engine.docker_host,
+        },
+    )
+    strict, lenient = result["checks"]
+    assert strict["status"] == "fail", strict
+    assert strict["message"] == f"container '{name}': exit code 3, expected 0 (0 restarts, not up)"
+    assert strict["expected"] == "state exited, exit code 0, not OOM-killed, not in a restart loop"
+    assert lenient["status"] == "pass", lenient
+    assert lenient["message"] == (
+        f"container '{name}': exited (exit code 3), no healthcheck, 0 restarts, not up"
+    )
+
+    refused = run_module(
+        {"containers": [{"container": name, "exit_code": 3}], "docker_host": docker_engine.docker_host}
+    ).single_json_object()
+    assert refused["failed"] is True
+    assert refused["msg"].startswith(
+        "parameter 'containers[0].exit_code': needs state exited or dead, not running"
+    ), refused["msg"]
+
+
+def test_all_healthy_names_paused_and_oom_looping_containers(
+    run_module, docker_engine: DockerEngine, make_container
+) -> None:
+    paused = make_container("hc-paused", IMAGE, "/bin/sleep", "3600")
+    docker(docker_engine.socket_path, "pause", paused)
+    oom_looping = None
+    if not docker_engine.oom_unsupported:
+        oom_looping = make_container(
+            "hc-oom-loop", "--restart", "always", "--memory", "6m", "--memory-swap", "6m",
+            IMAGE, "/bin/sh", "-c", 'x=0123456789; while true; do x="$x$x"; done',
+        )
+        wait_for(
+            docker_engine, oom_looping,
+            lambda info: info["RestartCount"] >= 1 and info["State"]["OOMKilled"],
+        )
+    result = run_checks(
+        run_module,
+        {"containers_all_healthy": True, "docker_host": docker_engine.docker_host},
+    )
+    check = only_check(result)
+    assert check["status"] == "fail", check
+    assert f"{paused} (paused)" in check["message"], check["message"]
+    assert paused in check["details"]["not_healthy"]
+    assert "; 1 paused" in check["observed"], check["observed"]
+    if oom_looping:
+        assert re.search(
+            rf"{oom_looping} \([^)]*OOM-looping: OOM-killed and restarted", check["message"]
+        ), check["message"]
+        assert oom_looping in check["details"]["not_healthy"]

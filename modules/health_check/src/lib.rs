@@ -347,7 +347,8 @@ fn plan(args: &Args, clients: &mut Clients) -> Result<Vec<Planned>, Error> {
             )
         });
         let engine = Engine::shared(socket.path(), longest_timeout);
-        for spec in container_specs {
+        for (index, spec) in container_specs.into_iter().enumerate() {
+            checks::container::validate(spec, &format!("containers[{index}]"))?;
             let check = Container {
                 engine: engine.clone(),
             };

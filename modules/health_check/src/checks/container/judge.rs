@@ -1,8 +1,12 @@
 //! The container rules. What counts as healthy is decided in one place ([`health_problem`])
-//! for both check kinds; states are the engine's own enums.
+//! for both check kinds, and so is a restart loop ([`restart_loop`], on the shared
+//! [`crate::checks::flapping`] rules); states are the engine's own enums.
 
 use super::params::{ContainerParams, ContainerState, HealthWanted};
-use crate::verdict::Verdict;
+use super::ContainerSeen;
+use crate::checks::flapping::{flapping, readable, FlapPolicy};
+use crate::checks::round2;
+use crate::verdict::{Status, Verdict};
 use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum};
 use host_probe::containers::{ContainerFacts, HealthFacts};
 
@@ -28,13 +32,25 @@ fn health_phrase(facts: &ContainerFacts) -> String {
     }
 }
 
-/// "running, healthy, 0 restarts" (and ", OOM-killed" when it was).
-fn observed(facts: &ContainerFacts) -> String {
+/// "0 restarts, up 2h" or "7 restarts, not up": in every container message.
+pub fn restarts_and_uptime(facts: &ContainerFacts) -> String {
     let restarts = match facts.restart_count {
         1 => "1 restart".to_string(),
         n => format!("{n} restarts"),
     };
-    let mut parts = vec![status_phrase(facts), health_phrase(facts), restarts];
+    match facts.uptime() {
+        Some(up) => format!("{restarts}, up {}", readable(up)),
+        None => format!("{restarts}, not up"),
+    }
+}
+
+/// "running, healthy, 0 restarts, up 2h" (and ", OOM-killed" when it was).
+fn observed(facts: &ContainerFacts) -> String {
+    let mut parts = vec![
+        status_phrase(facts),
+        health_phrase(facts),
+        restarts_and_uptime(facts),
+    ];
     if facts.oom_killed {
         parts.push("OOM-killed".to_string());
     }
@@ -73,9 +89,49 @@ pub fn health_problem(health: Option<&HealthFacts>) -> Option<String> {
     }
 }
 
+/// Why a container is in a restart loop, or `None`: its restart count rose during this run's
+/// observation ("restarted 6 times in 5s, up 3ms"), or it restarted by itself and has been up
+/// for less than `window` when it was read, or is not up at all ("restarted 138 times, up 3ms
+/// (less than flap_window 10s)"). With `only_rises`, only the first: a container that is meant
+/// to be stopped may have restarted before it stopped for good.
+pub fn restart_loop(
+    seen: &ContainerSeen,
+    window: std::time::Duration,
+    only_rises: bool,
+) -> Option<String> {
+    let facts = &seen.facts;
+    if only_rises && facts.restart_count <= seen.first.restarts {
+        return None;
+    }
+    flapping(
+        facts.restart_count,
+        facts.uptime(),
+        seen.first,
+        facts.read_at_usec,
+        window,
+    )
+}
+
+/// "exit code 0" or "exit code 0, 143".
+fn exit_codes_phrase(codes: &[i64]) -> String {
+    let listed: Vec<String> = codes.iter().map(i64::to_string).collect();
+    match codes {
+        [_] => format!("exit code {}", listed.join("")),
+        _ => format!("exit code one of {}", listed.join(", ")),
+    }
+}
+
+/// What `state: exited` or `state: dead` expects of the exit code, in words.
+pub fn expected_exit(spec: &ContainerParams) -> Option<String> {
+    matches!(spec.state, ContainerState::Exited | ContainerState::Dead)
+        .then(|| exit_codes_phrase(spec.exit_codes()))
+}
+
 /// Judges one container against its check. The healthcheck is judged only when the container
-/// should be and is running: a stopped container's health status is stale.
-pub fn judge_container(spec: &ContainerParams, facts: &ContainerFacts) -> Verdict {
+/// should be and is running: a stopped container's health status is stale. The exit code is
+/// judged when it should be and is stopped. Every message ends with its restarts and uptime.
+pub fn judge_container(spec: &ContainerParams, seen: &ContainerSeen) -> Verdict {
+    let facts = &seen.facts;
     let mut problems = Vec::new();
     if facts.oom_killed {
         problems.push("OOM-killed".to_string());
@@ -93,6 +149,17 @@ pub fn judge_container(spec: &ContainerParams, facts: &ContainerFacts) -> Verdic
         if spec.health == HealthWanted::Healthy {
             problems.extend(health_problem(facts.health.as_ref()));
         }
+    } else if let Some(expected) = expected_exit(spec) {
+        let accepted = spec.exit_codes();
+        match facts.exit_code {
+            Some(code) if accepted.contains(&code) => {}
+            Some(code) => {
+                let wanted = exit_codes_phrase(accepted);
+                let wanted = wanted.trim_start_matches("exit code ");
+                problems.push(format!("exit code {code}, expected {wanted}"));
+            }
+            None => problems.push(format!("no exit code reported, expected {expected}")),
+        }
     }
     if let Some(max) = spec.max_restarts {
         if facts.restart_count > max {
@@ -102,18 +169,40 @@ pub fn judge_container(spec: &ContainerParams, facts: &ContainerFacts) -> Verdic
             ));
         }
     }
+    // A container that should be up is judged on both rules; one that should be stopped only
+    // on restarts during the run; one that should be restarting is expected to loop.
+    let flap = match spec.state {
+        ContainerState::Restarting => None,
+        ContainerState::Running | ContainerState::Paused => {
+            restart_loop(seen, spec.flap_window(), false)
+        }
+        _ => restart_loop(seen, spec.flap_window(), true),
+    };
+    let mut warning = None;
+    match (&flap, spec.flapping) {
+        (Some(why), FlapPolicy::Fail) => problems.push(format!("in a restart loop: {why}")),
+        (Some(why), FlapPolicy::Warn) => warning = Some(format!("in a restart loop: {why}")),
+        _ => {}
+    }
     let name = spec.container.as_str();
+    let counts = restarts_and_uptime(facts);
     let observed = observed(facts);
-    let verdict = if problems.is_empty() {
-        Verdict::pass(observed.clone(), format!("container '{name}': {observed}"))
-    } else {
+    let verdict = if !problems.is_empty() {
         Verdict::fail(
             observed,
-            format!("container '{name}': {}", problems.join("; ")),
+            format!("container '{name}': {} ({counts})", problems.join("; ")),
         )
+    } else if let Some(warning) = warning {
+        Verdict::new(
+            Status::Warn,
+            observed,
+            format!("container '{name}': {warning} ({counts})"),
+        )
+    } else {
+        Verdict::pass(observed.clone(), format!("container '{name}': {observed}"))
     };
     let health = facts.health.as_ref();
-    verdict
+    let verdict = verdict
         .detail("id", facts.short_id())
         .detail(
             "status",
@@ -126,39 +215,146 @@ pub fn judge_container(spec: &ContainerParams, facts: &ContainerFacts) -> Verdic
             health.and_then(|h| h.last_output.as_deref()),
         )
         .detail("restart_count", facts.restart_count)
+        .detail("first_seen_restarts", seen.first.restarts)
+        .detail(
+            "uptime_s",
+            facts.uptime().map(|up| round2(up.as_secs_f64())),
+        )
+        .detail("started_at", facts.started_at_usec.map(rfc3339))
         .detail("oom_killed", facts.oom_killed)
-        .detail("exit_code", facts.exit_code)
+        .detail("exit_code", facts.exit_code);
+    match flap {
+        Some(why) => verdict.detail("flapping", why),
+        None => verdict,
+    }
 }
 
-/// Judges the running containers together: each must be healthy or have no healthcheck.
-pub fn judge_all_healthy(running: &[ContainerFacts]) -> Verdict {
-    let mut sorted: Vec<&ContainerFacts> = running.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+/// Microseconds since the epoch as an RFC 3339 UTC time (whole seconds).
+fn rfc3339(usec: u64) -> String {
+    ansible_module::time::rfc3339_from_unix(i64::try_from(usec / 1_000_000).unwrap_or(i64::MAX))
+}
+
+/// Why one live container is not healthy (`fail`) or only suspicious (`warn`): its state,
+/// an OOM loop, a restart loop, its healthcheck.
+fn container_problems(
+    seen: &ContainerSeen,
+    policy: FlapPolicy,
+    window: std::time::Duration,
+) -> (Vec<String>, Vec<String>) {
+    use ContainerStateStatusEnum::{DEAD, PAUSED, RESTARTING, RUNNING};
+    let facts = &seen.facts;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    match facts.status {
+        Some(RUNNING) => {}
+        Some(RESTARTING | PAUSED | DEAD) => problems.push(status_phrase(facts)),
+        Some(other) => problems.push(other.to_string()),
+        None => problems.push("unknown state".to_string()),
+    }
+    if facts.oom_killed && facts.restart_count > 0 {
+        problems.push("OOM-looping: OOM-killed and restarted".to_string());
+    }
+    match (restart_loop(seen, window, false), policy) {
+        (Some(why), FlapPolicy::Fail) => problems.push(format!("restart loop: {why}")),
+        (Some(why), FlapPolicy::Warn) => warnings.push(format!("restart loop: {why}")),
+        _ => {}
+    }
+    if facts.status == Some(RUNNING) {
+        if let Some(health) = facts.health.as_ref() {
+            if health_problem(Some(health)).is_some() {
+                problems.push(health_summary(health));
+            }
+        }
+    }
+    (problems, warnings)
+}
+
+/// Judges the live containers (running, restarting, paused, dead) together: each must be
+/// running, not in a restart loop, not OOM-looping, and healthy or without a healthcheck.
+/// Each offender is named with why.
+pub fn judge_all_healthy(
+    live: &[ContainerSeen],
+    policy: FlapPolicy,
+    window: std::time::Duration,
+) -> Verdict {
+    use ContainerStateStatusEnum::RUNNING;
+    let mut sorted: Vec<&ContainerSeen> = live.iter().collect();
+    sorted.sort_by(|a, b| a.facts.name.cmp(&b.facts.name));
+    let running: Vec<&ContainerFacts> = sorted
+        .iter()
+        .map(|seen| &seen.facts)
+        .filter(|facts| facts.status == Some(RUNNING))
+        .collect();
     let count = |status: Option<HealthStatusEnum>| {
-        sorted
+        running
             .iter()
             .filter(|f| f.health.as_ref().map(|h| h.status) == status)
             .count()
     };
     let (healthy, without) = (count(Some(HealthStatusEnum::HEALTHY)), count(None));
-    let offenders: Vec<&ContainerFacts> = sorted
-        .iter()
-        .copied()
-        .filter(|f| health_problem(f.health.as_ref()).is_some())
-        .collect();
+    let mut offenders = Vec::new();
+    let mut suspects = Vec::new();
+    for seen in &sorted {
+        let (problems, warnings) = container_problems(seen, policy, window);
+        let name = &seen.facts.name;
+        if !problems.is_empty() {
+            offenders.push((name.clone(), problems.join("; ")));
+        } else if !warnings.is_empty() {
+            suspects.push((name.clone(), warnings.join("; ")));
+        }
+    }
     let total = sorted.len();
-    let mut observed = vec![format!("{healthy} healthy")];
+    let mut counts = vec![format!("{healthy} healthy")];
     for status in [HealthStatusEnum::UNHEALTHY, HealthStatusEnum::STARTING] {
         let n = count(Some(status));
         if n > 0 {
-            observed.push(format!("{n} {status}"));
+            counts.push(format!("{n} {status}"));
         }
     }
-    observed.push(format!("{without} without healthcheck"));
-    let observed = format!("{total} running: {}", observed.join(", "));
+    counts.push(format!("{without} without healthcheck"));
+    let mut observed = format!("{} running: {}", running.len(), counts.join(", "));
+    for status in [
+        ContainerStateStatusEnum::RESTARTING,
+        ContainerStateStatusEnum::PAUSED,
+        ContainerStateStatusEnum::DEAD,
+    ] {
+        let n = sorted
+            .iter()
+            .filter(|seen| seen.facts.status == Some(status))
+            .count();
+        if n > 0 {
+            observed.push_str(&format!("; {n} {status}"));
+        }
+    }
+    let listed = |entries: &[(String, String)]| {
+        entries
+            .iter()
+            .map(|(name, why)| format!("{name} ({why})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let verdict = if total == 0 {
         Verdict::pass("0 running", "no running containers")
-    } else if offenders.is_empty() {
+    } else if !offenders.is_empty() {
+        Verdict::fail(
+            observed,
+            format!(
+                "{} of {total} containers not healthy: {}",
+                offenders.len(),
+                listed(&offenders)
+            ),
+        )
+    } else if !suspects.is_empty() {
+        Verdict::new(
+            Status::Warn,
+            observed,
+            format!(
+                "{} of {total} containers in a restart loop: {}",
+                suspects.len(),
+                listed(&suspects)
+            ),
+        )
+    } else {
         Verdict::pass(
             observed,
             format!(
@@ -166,32 +362,21 @@ pub fn judge_all_healthy(running: &[ContainerFacts]) -> Verdict {
                  ({healthy} healthy, {without} without)"
             ),
         )
-    } else {
-        let listed: Vec<String> = offenders
-            .iter()
-            .filter_map(|f| {
-                Some(format!(
-                    "{} ({})",
-                    f.name,
-                    health_summary(f.health.as_ref()?)
-                ))
-            })
-            .collect();
-        Verdict::fail(
-            observed,
-            format!(
-                "{} of {total} running containers not healthy: {}",
-                offenders.len(),
-                listed.join(", ")
-            ),
-        )
     };
+    let restarts: serde_json::Map<String, serde_json::Value> = sorted
+        .iter()
+        .map(|seen| (seen.facts.name.clone(), seen.facts.restart_count.into()))
+        .collect();
     verdict
-        .detail("running", total)
+        .detail("running", running.len())
         .detail("healthy", healthy)
         .detail("without_healthcheck", without)
         .detail(
             "not_healthy",
-            offenders.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+            offenders
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect::<Vec<_>>(),
         )
+        .detail("restart_counts", restarts)
 }

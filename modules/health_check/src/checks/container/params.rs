@@ -1,7 +1,9 @@
 //! The `containers` entries, `containers_all_healthy` and `docker_host`.
 
 use crate::args::check_params;
-use ansible_module::types::Shorthand;
+use crate::checks::flapping::{FlapPolicy, DEFAULT_FLAP_WINDOW};
+use ansible_module::types::{Duration, Shorthand};
+use serde::Deserialize;
 use std::fmt;
 
 check_params! {
@@ -16,7 +18,103 @@ pub struct ContainerParams {
     pub require_healthcheck: bool,
     #[serde(default, deserialize_with = "ansible_module::types::optional_number")]
     pub max_restarts: Option<u64>,
+    /// A restart loop fails the check (`fail`), only warns (`warn`) or is not judged (`ignore`).
+    #[serde(default)]
+    pub flapping: FlapPolicy,
+    /// A container that restarted by itself and has been up for less than this is flapping.
+    #[serde(default)]
+    pub flap_window: Option<Duration>,
+    /// The exit codes a container in state `exited` or `dead` may have; `[0]` when not given.
+    #[serde(default)]
+    pub exit_code: Option<ExitCodes>,
 }
+}
+
+impl ContainerParams {
+    /// `flap_window`, or its default.
+    pub fn flap_window(&self) -> std::time::Duration {
+        self.flap_window.map_or(DEFAULT_FLAP_WINDOW, Duration::get)
+    }
+
+    /// The accepted exit codes of a stopped container: `exit_code`, or 0.
+    pub fn exit_codes(&self) -> &[i64] {
+        self.exit_code.as_ref().map_or(&[0], |codes| &codes.0)
+    }
+}
+
+/// Checks the combinations serde cannot; the error names the parameter (`containers[2]`).
+pub fn validate(spec: &ContainerParams, parameter: &str) -> Result<(), ansible_module::Error> {
+    if spec.exit_code.is_some()
+        && !matches!(spec.state, ContainerState::Exited | ContainerState::Dead)
+    {
+        return Err(ansible_module::Error::InvalidParameter {
+            name: format!("{parameter}.exit_code"),
+            message: format!(
+                "needs state exited or dead, not {} (only a stopped container has an exit code)",
+                spec.state.as_str()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// One exit code or several: `0`, `[0, 143]`, `"0, 143"`. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitCodes(pub Vec<i64>);
+
+impl<'de> Deserialize<'de> for ExitCodes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        fn one(value: &Value) -> Result<i64, String> {
+            match value {
+                Value::Number(n) => n
+                    .as_i64()
+                    .ok_or_else(|| format!("expected a whole number, got {n}")),
+                Value::String(s) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("expected a whole number, got {s:?}")),
+                other => Err(format!(
+                    "expected a whole number, got {}",
+                    ansible_module::types::json_type_name(other)
+                )),
+            }
+        }
+        let codes = match Value::deserialize(deserializer)? {
+            Value::Array(items) => items.iter().map(one).collect::<Result<Vec<_>, _>>(),
+            Value::String(s) if s.contains(',') => s
+                .split(',')
+                .map(|part| one(&Value::String(part.to_string())))
+                .collect(),
+            value => one(&value).map(|code| vec![code]),
+        }
+        .map_err(serde::de::Error::custom)?;
+        if codes.is_empty() {
+            return Err(serde::de::Error::custom(
+                "expected at least one exit code (for example 0 or [0, 143])",
+            ));
+        }
+        Ok(Self(codes))
+    }
+}
+
+impl schemars::JsonSchema for ExitCodes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ExitCodes".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    /// A list of integers; one integer or a comma-separated string is accepted too.
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["array", "integer", "string"],
+            "x-ansible-type": "list",
+            "items": {"type": "integer"},
+        })
+    }
 }
 
 impl Shorthand for ContainerParams {
@@ -104,13 +202,30 @@ ansible_module::keyword_enum! {
 }
 
 check_params! {
-/// `containers_all_healthy`: every running container is healthy or has no healthcheck.
-pub struct AllHealthyParams {}
+/// `containers_all_healthy`: every live container (running, restarting, paused or dead) is
+/// running, not in a restart loop, not OOM-looping, and healthy or without a healthcheck.
+pub struct AllHealthyParams {
+    /// A restart loop fails the check (`fail`), only warns (`warn`) or is not judged (`ignore`).
+    #[serde(default)]
+    pub flapping: FlapPolicy,
+    /// A container that restarted by itself and has been up for less than this is flapping.
+    #[serde(default)]
+    pub flap_window: Option<Duration>,
+}
+}
+
+impl AllHealthyParams {
+    /// `flap_window`, or its default.
+    pub fn flap_window(&self) -> std::time::Duration {
+        self.flap_window.map_or(DEFAULT_FLAP_WINDOW, Duration::get)
+    }
 }
 
 impl Default for AllHealthyParams {
     fn default() -> Self {
         Self {
+            flapping: FlapPolicy::default(),
+            flap_window: None,
             name: None,
             mandatory: true,
             timeout: None,
