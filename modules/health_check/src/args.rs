@@ -37,8 +37,9 @@ pub const PARAMETERS: &[&str] = &[
     "prometheus_path",
 ];
 
-/// Header values may carry credentials (`Authorization`): never echoed back.
-pub const NO_LOG: &[&str] = &["headers"];
+/// Header values may carry credentials (`Authorization`), `secret_query` values are tokens:
+/// never echoed back.
+pub const NO_LOG: &[&str] = &["headers", "secret_query"];
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);

@@ -85,12 +85,8 @@ impl Module for HealthCheck {
 
     fn run(args: Args, ctx: &Context) -> Result<Response, Error> {
         let started = Instant::now();
-        // Passwords in URLs are secrets even where no parameter is marked no_log.
-        for StrOrMap(spec) in args.http.iter().flatten() {
-            if let Some(password) = spec.url.0.password() {
-                ansible_module::secrets::register(password);
-            }
-        }
+        // Passwords in URLs are secrets even where no parameter is marked no_log: the URL
+        // parser registers them (checks::http::params::HttpUrl).
         ansible_module::on_interrupt(runner::report_so_far);
         let started_at = ansible_module::time::now_rfc3339();
         let waiting = waiting(&args)?;
@@ -307,7 +303,11 @@ fn plan(args: &Args, clients: &mut Clients) -> Result<Vec<Planned>, Error> {
         planner.add(Tcp, spec.clone(), spec.common(), &name);
     }
     for (index, StrOrMap(spec)) in args.http.iter().flatten().enumerate() {
-        let check = Http::new(spec, clients, &format!("http[{index}]"))?;
+        // The body is read until a little before the timeout in force.
+        let mut spec = spec.clone();
+        spec.timeout = Some(spec.timeout.unwrap_or(default_timeout));
+        let check = Http::new(&spec, clients, &format!("http[{index}]"))?;
+        // The URL without its userinfo (kept apart when parsing).
         planner.add(check, spec.clone(), spec.common(), spec.url.0.as_str());
     }
     // One bus per attempt: a bus that was down on the first attempt may be up on the next.

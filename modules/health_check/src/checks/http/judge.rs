@@ -49,32 +49,38 @@ pub fn judge(spec: &HttpParams, seen: &HttpObservation, now: SystemTime) -> Verd
         problems.push(format!("status {code}, expected {}", expected_status(spec)));
     }
     let mut observed = vec![format!("HTTP {code}")];
-    if let (Some(text), Some(body)) = (&spec.body_contains, &answer.body) {
-        match body {
-            Ok(body) if contains(body, text.as_bytes()) => {
+    match &answer.body {
+        Some(Ok(body)) => match &spec.body_contains {
+            Some(text) if contains(body, text.as_bytes()) => {
                 observed.push(format!("body contains {text:?}"));
             }
-            Ok(body) => {
+            Some(text) => {
                 observed.push(format!("{} body bytes without {text:?}", body.len()));
                 problems.push(format!("body does not contain {text:?}"));
             }
-            Err(err) => problems.push(format!("cannot read body: {err}")),
-        }
+            None => observed.push(format!("{} body bytes", body.len())),
+        },
+        // A body cut short or stalled fails even when its text does not matter: the endpoint
+        // did not answer in full.
+        Some(Err(err)) => problems.push(format!("cannot read body: {err}")),
+        None => {}
     }
     let took = answer.response_ms;
     observed.push(format!("in {took} ms"));
     let mut cert_details = Vec::new();
     if spec.url.0.scheme() == "https" {
         if let Some(expiry) = answer.cert_not_after {
-            let days_left = (expiry - unix_seconds(now)).div_euclid(86_400);
+            let now = unix_seconds(now);
+            let days_left = (expiry - now).div_euclid(86_400);
             let when = ansible_module::time::rfc3339_from_unix(expiry);
-            observed.push(format!("certificate expires {when} ({days_left} days)"));
+            let life = super::tls::life(expiry, now);
+            observed.push(format!("certificate {life}"));
             if spec.cert_expiry_warn_days > 0 && days_left < i64::from(spec.cert_expiry_warn_days) {
-                warnings.push(if days_left < 0 {
-                    format!("certificate expired {when}")
+                warnings.push(if expiry < now {
+                    format!("certificate {life}")
                 } else {
                     format!(
-                        "certificate expires in {days_left} days ({when}), within {} days",
+                        "certificate {life}, within cert_expiry_warn_days ({})",
                         spec.cert_expiry_warn_days
                     )
                 });

@@ -17,8 +17,9 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
-/// How much of a body is searched for `body_contains`: health endpoints answer in bytes, and an
-/// endpoint streaming forever must not hold the check.
+/// How much of a body is read (and searched for `body_contains`): health endpoints answer in
+/// bytes, and an endpoint streaming forever must not hold the check. Reading stops here and the
+/// check is judged on what came.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// One entry's client and headers, checked when planning.
@@ -40,7 +41,7 @@ pub enum HttpObservation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpResponse {
     pub status_code: u16,
-    /// Read only when `body_contains` asks; at most [`MAX_BODY_BYTES`]. `Err`: why not.
+    /// Read for GET (not HEAD); at most [`MAX_BODY_BYTES`]. `Err`: why not all of it.
     pub body: Option<Result<Vec<u8>, String>>,
     /// Unix seconds of the peer certificate's notAfter, for https.
     pub cert_not_after: Option<i64>,
@@ -58,13 +59,23 @@ impl Http {
             name: format!("{parameter}.headers"),
             message,
         };
+        if spec.body_contains.is_some() && spec.method == HttpMethod::Head {
+            return Err(ansible_module::Error::InvalidParameter {
+                name: format!("{parameter}.body_contains"),
+                message: "needs method GET: the answer to HEAD has no body".into(),
+            });
+        }
         let mut headers = HeaderMap::new();
+        for value in spec.secret_query.values() {
+            ansible_module::secrets::register(value.clone());
+        }
         for (name, value) in &spec.headers {
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| invalid(format!("invalid header name {name:?}")))?;
             // The value is never shown: headers carry credentials.
-            let value = HeaderValue::from_str(value)
+            let mut value = HeaderValue::from_str(value)
                 .map_err(|_| invalid(format!("invalid value for header {name:?}")))?;
+            value.set_sensitive(true);
             headers.insert(header, value);
         }
         Ok(Self {
@@ -141,9 +152,9 @@ fn build_client(
 ) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("health_check/", env!("CARGO_PKG_VERSION")))
-        .tls_built_in_root_certs(tls_roots)
+        // Our own verifier: it explains a rejected certificate in words.
+        .use_preconfigured_tls(tls::client_config(tls_roots, validate_certs))
         .tls_info(true)
-        .danger_accept_invalid_certs(!validate_certs)
         .redirect(if follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {
@@ -157,8 +168,19 @@ fn build_client(
         .map_err(|err| format!("cannot set up an HTTP client: {}", error_chain(&err)))
 }
 
-/// Sends the request and reads what the rules need: status, certificate, and the body when
-/// `body_contains` asks.
+/// The URL requested: `url` with `secret_query` appended.
+fn request_url(spec: &HttpParams) -> reqwest::Url {
+    let mut url = spec.url.0.clone();
+    if !spec.secret_query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&spec.secret_query);
+    }
+    url
+}
+
+/// Sends the request and reads what the rules need: status, certificate and body. The body is
+/// read for every GET (at most [`MAX_BODY_BYTES`]): an endpoint that sends its headers and then
+/// stalls is not healthy. Reading stops a little before the check's timeout, so that the
+/// message can say what came.
 pub async fn fetch(
     client: &reqwest::Client,
     spec: &HttpParams,
@@ -169,28 +191,31 @@ pub async fn fetch(
         HttpMethod::Get => reqwest::Method::GET,
         HttpMethod::Head => reqwest::Method::HEAD,
     };
-    let mut response = match client
-        .request(method, spec.url.0.clone())
-        .headers(headers)
-        .send()
-        .await
-    {
+    let mut request = client.request(method, request_url(spec)).headers(headers);
+    if let Some(credentials) = &spec.url.1 {
+        request = request.basic_auth(&credentials.user, credentials.password.as_ref());
+    }
+    let mut response = match request.send().await {
         Ok(response) => response,
-        Err(err) => return HttpObservation::NoResponse(request_failure(&err)),
+        // Without the URL: it carries `secret_query`.
+        Err(err) => return HttpObservation::NoResponse(request_failure(err.without_url())),
     };
+    let headers_ms = round_ms(started.elapsed());
     let status_code = response.status().as_u16();
     let cert_not_after = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|info| info.peer_certificate())
         .and_then(tls::not_after);
-    let body = match &spec.body_contains {
-        Some(_) => Some(
-            read_body(&mut response)
-                .await
-                .map_err(|err| error_chain(&err)),
-        ),
-        None => None,
+    let body = match spec.method {
+        HttpMethod::Head => None,
+        HttpMethod::Get => {
+            let until = spec.timeout.map(|timeout| {
+                let timeout = timeout.get();
+                started + timeout - (timeout / 10).min(std::time::Duration::from_millis(200))
+            });
+            Some(read_body(&mut response, until, headers_ms).await)
+        }
     };
     HttpObservation::Response(HttpResponse {
         status_code,
@@ -200,12 +225,40 @@ pub async fn fetch(
     })
 }
 
-async fn read_body(response: &mut reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+/// Reads at most [`MAX_BODY_BYTES`] of the body, giving up at `until`.
+async fn read_body(
+    response: &mut reqwest::Response,
+    until: Option<Instant>,
+    headers_ms: f64,
+) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     while body.len() < MAX_BODY_BYTES {
-        match response.chunk().await? {
-            Some(chunk) => body.extend_from_slice(&chunk),
-            None => break,
+        let next = response.chunk();
+        let chunk = match until {
+            Some(until) => {
+                match tokio::time::timeout_at(tokio::time::Instant::from_std(until), next).await {
+                    Ok(chunk) => chunk,
+                    Err(_) => {
+                        return Err(format!(
+                            "the body stalled: headers came in {headers_ms} ms, then {} body \
+                             bytes before the check's timeout",
+                            body.len()
+                        ))
+                    }
+                }
+            }
+            None => next.await,
+        };
+        match chunk {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(err) => {
+                return Err(format!(
+                    "{} bytes read, then {}",
+                    body.len(),
+                    host_probe::error::innermost(&err.without_url(), None)
+                ))
+            }
         }
     }
     body.truncate(MAX_BODY_BYTES);
@@ -213,9 +266,12 @@ async fn read_body(response: &mut reqwest::Response) -> Result<Vec<u8>, reqwest:
 }
 
 /// A person's reading of a request error: the innermost cause (which says "connection
-/// refused" or "invalid peer certificate: UnknownIssuer"), prefixed with the stage.
-fn request_failure(err: &reqwest::Error) -> String {
-    let cause = host_probe::error::innermost(err, None);
+/// refused"), prefixed with the stage; a rejected certificate in the verifier's words.
+fn request_failure(err: reqwest::Error) -> String {
+    if let Some(why) = tls::rejection(&err) {
+        return format!("TLS handshake failed: {why}");
+    }
+    let cause = host_probe::error::innermost(&err, None);
     if err.is_timeout() {
         format!("timed out: {cause}")
     } else if err.is_connect() {
@@ -223,6 +279,6 @@ fn request_failure(err: &reqwest::Error) -> String {
     } else if err.is_redirect() {
         format!("too many redirects: {cause}")
     } else {
-        format!("request failed: {}", error_chain(err))
+        format!("request failed: {}", error_chain(&err))
     }
 }

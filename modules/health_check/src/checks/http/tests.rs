@@ -35,6 +35,181 @@ async fn run(spec: HttpParams) -> Verdict {
     judge(&spec, &seen, SystemTime::now())
 }
 
+/// Answers each connection by `answer(request)`: the bytes to send, then whether to hold the
+/// connection open (a stalled body) instead of closing it.
+async fn serve_with(answer: fn(&str) -> (Vec<u8>, bool)) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let (bytes, hold) = answer(&String::from_utf8_lossy(&buf[..n]));
+                let _ = socket.write_all(&bytes).await;
+                if hold {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            });
+        }
+    });
+    url
+}
+
+/// 200 with the right Basic credentials (`user:S3cretPW`), 401 otherwise.
+fn basic_auth(request: &str) -> (Vec<u8>, bool) {
+    let answer = if request.contains("\r\nauthorization: Basic dXNlcjpTM2NyZXRQVw==\r\n") {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    } else {
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    };
+    (answer.as_bytes().to_vec(), false)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn url_credentials_are_sent_as_basic_auth_and_never_shown() {
+    let base = serve_with(basic_auth).await;
+    let with = |userinfo: &str| base.replacen("http://", &format!("http://{userinfo}@"), 1);
+    let right = spec(serde_json::json!(with("user:S3cretPW")));
+    assert_eq!(
+        right.url.0.as_str(),
+        base,
+        "the URL as shown has no userinfo"
+    );
+    assert!(!format!("{right:?}").contains("S3cretPW"));
+    let out = run(right).await;
+    assert_eq!(out.status, Status::Pass, "{out:?}");
+    let wrong = run(spec(serde_json::json!(with("user:wrong-pw")))).await;
+    assert_eq!(wrong.status, Status::Fail);
+    assert_eq!(wrong.message, "status 401, expected 2xx");
+    let none = run(spec(serde_json::json!(base))).await;
+    assert_eq!(none.message, "status 401, expected 2xx");
+    for verdict in [out, wrong] {
+        let text = format!("{verdict:?}");
+        assert!(
+            !text.contains("S3cretPW") && !text.contains("wrong-pw") && !text.contains("user@"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn percent_encoded_userinfo_is_decoded_for_basic_auth() {
+    let url: HttpUrl = "https://us%40er:p%3Ass%2Fw0rd@example.invalid:8443/x?y=1"
+        .parse()
+        .unwrap();
+    assert_eq!(url.0.as_str(), "https://example.invalid:8443/x?y=1");
+    let credentials = url.1.unwrap();
+    assert_eq!(credentials.user, "us@er");
+    assert_eq!(credentials.password.as_deref(), Some("p:ss/w0rd"));
+    let err = "http://user:Hunter2Pw@exa mple/"
+        .parse::<HttpUrl>()
+        .unwrap_err();
+    assert!(!err.contains("Hunter2Pw"), "{err}");
+}
+
+/// Echoes the request line in the body.
+fn echo_request_line(request: &str) -> (Vec<u8>, bool) {
+    let line = request.lines().next().unwrap_or_default();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{line}",
+        line.len()
+    );
+    (answer.into_bytes(), false)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn secret_query_values_are_sent_and_never_shown() {
+    let base = serve_with(echo_request_line).await;
+    let s = spec(serde_json::json!({
+        "url": format!("{base}?plain=1"),
+        "secret_query": {"token": "q-s3cret-token"},
+        "body_contains": "GET /health?plain=1&token=q-s3cret-token HTTP/1.1",
+    }));
+    let out = run(s).await;
+    assert_eq!(
+        out.status,
+        Status::Pass,
+        "the server saw the token: {out:?}"
+    );
+    assert_eq!(out.details["url"], format!("{base}?plain=1"));
+}
+
+/// Headers and 10 of 100 body bytes, then nothing.
+fn stalled_body(_: &str) -> (Vec<u8>, bool) {
+    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+    (answer.as_bytes().to_vec(), true)
+}
+
+/// Headers and 10 of 100 body bytes, then the connection is closed.
+fn cut_body(_: &str) -> (Vec<u8>, bool) {
+    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+    (answer.as_bytes().to_vec(), false)
+}
+
+/// A body of 3 MiB, more than is read.
+fn huge_body(_: &str) -> (Vec<u8>, bool) {
+    let mut answer = b"HTTP/1.1 200 OK\r\nContent-Length: 3145728\r\n\r\n".to_vec();
+    answer.resize(answer.len() + 3 * 1024 * 1024, b'x');
+    (answer, false)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_that_stalls_after_the_headers_fails_within_the_timeout() {
+    let url = serve_with(stalled_body).await;
+    let started = std::time::Instant::now();
+    let out = run(spec(serde_json::json!({"url": url, "timeout": "1s"}))).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status, Status::Fail, "{out:?}");
+    assert!(
+        out.message
+            .starts_with("cannot read body: the body stalled: headers came in ")
+            && out
+                .message
+                .ends_with(" ms, then 10 body bytes before the check's timeout"),
+        "{}",
+        out.message
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_cut_short_fails_and_a_huge_one_is_read_up_to_the_limit() {
+    let out = run(spec(serde_json::json!(serve_with(cut_body).await))).await;
+    assert_eq!(out.status, Status::Fail, "{out:?}");
+    assert!(
+        out.message
+            .starts_with("cannot read body: 10 bytes read, then "),
+        "{}",
+        out.message
+    );
+    let out = run(spec(serde_json::json!(serve_with(huge_body).await))).await;
+    assert_eq!(out.status, Status::Pass, "{out:?}");
+    assert!(
+        out.observed
+            .contains(&format!("{} body bytes", super::MAX_BODY_BYTES)),
+        "{}",
+        out.observed
+    );
+}
+
+#[test]
+fn body_contains_with_head_is_refused_by_name() {
+    let s = spec(
+        serde_json::json!({"url": "http://127.0.0.1/", "method": "HEAD", "body_contains": "ok"}),
+    );
+    let err = Http::new(&s, &mut Clients::default(), "http[2]")
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "parameter 'http[2].body_contains': needs method GET: the answer to HEAD has no body"
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn status_and_body() {
     let ok =
