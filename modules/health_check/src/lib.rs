@@ -13,8 +13,9 @@
 //! - `systemd`: units (`systemd`) and the manager's overall state (`system_state`), read over
 //!   D-Bus;
 //! - `container` and `containers`: one container's state, healthcheck and restarts
-//!   (`containers`), or every running container's health (`containers_all_healthy`), over the
-//!   Docker Engine API (Docker, or Podman's compatible socket).
+//!   (`containers`; a restart loop fails), or the health of every running, restarting, paused
+//!   or dead container (`containers_all_healthy`), over the Docker Engine API (Docker, or
+//!   Podman's compatible socket).
 //!
 //! The result has one line per check (`pass`, `warn`, `fail` or `skip`, with what was expected
 //! and observed) and a versioned summary; a failed mandatory check fails the task, an advisory

@@ -1,10 +1,10 @@
 //! `container` and `containers`: one container's state, healthcheck and restarts
-//! (`containers` entries), or the health of every running container at once
-//! (`containers_all_healthy`), over the Docker Engine API (Docker, or Podman's compatible
-//! socket). Both share one engine connection per run. The first reading of each container in
-//! a run is kept ([`crate::checks::flapping`]): a container that restarted between two
-//! attempts of a `wait_timeout` run is in a restart loop, even if a later attempt catches it
-//! in its few running milliseconds.
+//! (`containers` entries), or the health of every running, restarting, paused or dead
+//! container at once (`containers_all_healthy`), over the Docker Engine API (Docker, or
+//! Podman's compatible socket). Both share one engine connection per run. The first reading
+//! of each container in a run is kept ([`crate::checks::flapping`]): a container that
+//! restarted between two attempts of a `wait_timeout` run is in a restart loop, even if a
+//! later attempt catches it in its few running milliseconds.
 
 pub mod judge;
 pub mod params;
