@@ -14,14 +14,14 @@ ci-artifacts/bench/secrets_gate.json.
   cat             `find TREE -type f -print0 | xargs -0 cat > /dev/null`
   detect-secrets  `detect-secrets scan -n --all-files SUBSET`, run from the subset's parent
                   directory (PyPI, pinned in requirements-dev.txt). It runs at well under 1 MB/s,
-                  so it is timed on a fixed subset (every 50th file of the tree, sorted by path:
+                  so it is timed on a fixed subset (every 100th file of the tree, sorted by path:
                   the same mix) and its time for the whole tree is extrapolated per MB;
                   secrets_gate is timed on that subset too, for a like-for-like ratio.
 
 The tree is generated once (deterministic, seeded) outside the repository, in
 $TMPDIR/secrets_gate_bench (inside the repository the tools would honour its .gitignore).
 
-    scripts/bench/secrets_gate_speed.py [--files 150000] [--megabytes 200] [--runs 5]
+    scripts/bench/secrets_gate_speed.py [--files 150000] [--megabytes 200] [--runs 3]
         [--quick] [--binary PATH] [--output FILE]
 """
 
@@ -135,15 +135,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=150_000)
     parser.add_argument("--megabytes", type=float, default=200.0)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20261207)
-    parser.add_argument("--subset-every", type=int, default=50,
+    parser.add_argument("--subset-every", type=int, default=100,
                         help="detect-secrets' subset: every Nth file of the tree")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 3,000 files, 4 MB, 2 runs (figures not comparable)")
     parser.add_argument("--tree-dir", default=str(Path(tempfile.gettempdir()) / "secrets_gate_bench"))
     parser.add_argument("--binary", default=str(REPO / "roles/ops/health_check/library/secrets_gate"))
     parser.add_argument("--ripsecrets")
+    parser.add_argument("--compare-binary",
+                        help="another secrets_gate build timed beside it (before/after figures)")
     parser.add_argument("--detect-secrets", default=str(REPO / ".venv/bin/detect-secrets"))
     parser.add_argument("--output", default=str(REPO / "ci-artifacts/bench/secrets_gate.json"))
     args = parser.parse_args()
@@ -171,6 +173,10 @@ def main() -> int:
         ("cat", ["sh", "-c", f"find '{repo}' -type f -print0 | xargs -0 cat > /dev/null"], None,
          tree["files"], tree["bytes"]),
     ]
+    if args.compare_binary:
+        tools.append(("secrets_gate (compared build)",
+                      [args.compare_binary, "scan", str(repo), "--format", "json"], None,
+                      tree["files"], tree["bytes"]))
     if rip:
         tools.append(("ripsecrets", [rip, str(repo)], None, tree["files"], tree["bytes"]))
     else:
@@ -193,8 +199,9 @@ def main() -> int:
           flush=True)
 
     load_before = os.getloadavg()
-    for _, cmd, cwd, _, _ in tools:  # warm the page cache (and the tools' own files)
-        run_once(cmd, cwd)
+    # Warm the page cache: cat reads every file of the tree (the subset is hard links to them),
+    # and each tool's own files are cached after its first round.
+    run_once(tools[1][1])
     samples: dict[str, list] = {name: [] for name, *_ in tools}
     for round_no in range(args.runs):
         for name, cmd, cwd, _, _ in tools:
