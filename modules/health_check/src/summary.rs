@@ -125,7 +125,9 @@ impl Summary {
 /// At most this many failed checks are named in the task's `msg`.
 pub const MSG_MAX_FAILURES: usize = 10;
 
-/// The task's `warnings`: every advisory failure and every warning, one line each.
+/// The task's `warnings`: every advisory failure and every warning, one line each, and the
+/// `details.warning` of a check that passed but wants a word with the operator (a disk path
+/// measured on the root filesystem).
 pub fn warnings(results: &[CheckResult]) -> Vec<String> {
     results
         .iter()
@@ -136,6 +138,11 @@ pub fn warnings(results: &[CheckResult]) -> Vec<String> {
                 r.message
             )),
             (Status::Warn, _) => Some(format!("{}: {}", r.label(), r.message)),
+            (Status::Pass, _) => r
+                .details
+                .get("warning")
+                .and_then(|warning| warning.as_str())
+                .map(|warning| format!("{}: {warning}", r.label())),
             _ => None,
         })
         .collect()
