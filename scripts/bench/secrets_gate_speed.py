@@ -144,6 +144,7 @@ def main() -> int:
     parser.add_argument("--tree-dir", default=str(Path(tempfile.gettempdir()) / "secrets_gate_bench"))
     parser.add_argument("--binary", default=str(REPO / "roles/ops/health_check/library/secrets_gate"))
     parser.add_argument("--ripsecrets")
+    parser.add_argument("--skip", default="", help="comma-separated: ripsecrets, detect-secrets")
     parser.add_argument("--compare-binary",
                         help="another secrets_gate build timed beside it (before/after figures)")
     parser.add_argument("--detect-secrets", default=str(REPO / ".venv/bin/detect-secrets"))
@@ -166,7 +167,8 @@ def main() -> int:
           f"detect-secrets subset: every {args.subset_every}th file, {subset_files:,} files, "
           f"{subset_bytes / 1e6:.2f} MB", flush=True)
 
-    rip = ripsecrets_binary(args.ripsecrets)
+    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    rip = None if "ripsecrets" in skip else ripsecrets_binary(args.ripsecrets)
     tools: list[tuple[str, list[str], Path | None, int, int]] = [
         ("secrets_gate", [args.binary, "scan", str(repo), "--format", "json"], None,
          tree["files"], tree["bytes"]),
@@ -179,12 +181,14 @@ def main() -> int:
                       tree["files"], tree["bytes"]))
     if rip:
         tools.append(("ripsecrets", [rip, str(repo)], None, tree["files"], tree["bytes"]))
-    else:
+    elif "ripsecrets" not in skip:
         print("ripsecrets: not available (cargo install failed); skipped")
     tools.append((f"secrets_gate (subset 1/{args.subset_every})",
                   [args.binary, "scan", subset.name, "--format", "json"], root,
                   subset_files, subset_bytes))
-    if Path(args.detect_secrets).is_file():
+    if "detect-secrets" in skip:
+        pass
+    elif Path(args.detect_secrets).is_file():
         tools.append((f"detect-secrets (subset 1/{args.subset_every})",
                       [args.detect_secrets, "scan", "-n", "--all-files", subset.name], root,
                       subset_files, subset_bytes))
