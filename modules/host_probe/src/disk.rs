@@ -263,7 +263,13 @@ pub fn is_local_fstype(fstype: &str) -> bool {
             | "exfat"
             | "ntfs3"
             | "hfsplus"
+            | "ubifs"
+            | "jffs2"
+            | "cramfs"
+            | "romfs"
+            | "ecryptfs"
             | "overlay"
+            | "rootfs"
             | "tmpfs"
             | "ramfs"
             | "devtmpfs"
@@ -286,6 +292,7 @@ pub fn is_local_fstype(fstype: &str) -> bool {
             | "nsfs"
             | "rpc_pipefs"
             | "selinuxfs"
+            | "nfsd"
     )
 }
 
@@ -551,7 +558,7 @@ not a mountinfo line
 
     #[test]
     fn network_fuse_and_unknown_filesystems_may_block_and_kernel_ones_do_not() {
-        for local in ["ext4", "xfs", "btrfs", "tmpfs", "overlay", "proc"] {
+        for local in ["ext4", "xfs", "btrfs", "tmpfs", "overlay", "proc", "rootfs"] {
             assert!(is_local_fstype(local), "{local}");
         }
         for remote in [
@@ -563,6 +570,9 @@ not a mountinfo line
             "fuseblk",
             "autofs",
             "9p",
+            "ceph",
+            "virtiofs",
+            "some-new-fs",
         ] {
             assert!(!is_local_fstype(remote), "{remote}");
         }
