@@ -5,7 +5,7 @@
 # release profile in its own target dir (target/bloat), leaving the shipped build alone.
 #
 #   scripts/bench_size.sh            (make bench-size)   writes ci-artifacts/bench/size.txt
-#   OPT_LEVEL=z scripts/bench_size.sh                    the same with another opt-level
+#   OPT_LEVEL=s scripts/bench_size.sh                    the same with another opt-level
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
