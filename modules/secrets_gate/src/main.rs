@@ -1,6 +1,14 @@
 //! `secrets_gate`: an Ansible binary module (`secrets_gate ARGS_FILE`) and a command line for
 //! pre-commit hooks and CI (`secrets_gate scan PATH...`). main only dispatches.
 
+/// musl's malloc takes one global lock for every allocation, and the scan allocates for every
+/// YAML scalar on each walker thread: with it, two threads on two idle cores were slower than
+/// one (16 s against 11 s on 150,000 files; glibc's malloc: 3.8 s). mimalloc keeps a heap per
+/// thread.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
