@@ -22,6 +22,8 @@ apt_packages+=(prometheus prometheus-node-exporter fuse3 openssl)
 # aarch64 hosts: the cross linker and C compiler (ring's C and assembly) with arm64 libc
 # headers, and qemu to run the aarch64 binary in the tests.
 apt_packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+# The benchmarks read each tool's peak RSS from GNU time (/usr/bin/time -v).
+apt_packages+=(time)
 rust_components=(rustfmt clippy)
 venv_dir="$repo_root/.venv"
 requirements="$repo_root/requirements-dev.txt"
