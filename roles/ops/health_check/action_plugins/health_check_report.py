@@ -127,6 +127,39 @@ def _atomic_write(path: str, text: str) -> None:
         raise
 
 
+def _write_artifact(path: str, text: str, what: str, compact: str | None = None) -> None:
+    """Writes one controller-side artifact atomically, or fails the task naming it. When the
+    full document does not fit (a full disk, a quota), `compact` (the same report without the
+    hosts' check details) is written in its place, so that the file on disk never describes an
+    earlier moment of this run (a start-of-run report calls every host unreachable)."""
+    try:
+        _atomic_write(path, text)
+        return
+    except OSError as error:
+        reason = error.strerror or str(error)
+        outcome = "the file there is unchanged"
+        if compact is not None:
+            try:
+                _atomic_write(path, compact)
+                outcome = "a summary without the hosts' check details was written in its place"
+            except OSError:
+                pass
+        raise AnsibleActionFail(f"health_check_report: cannot write the {what} '{path}': {reason}; {outcome}")
+
+
+def _compact(document: dict) -> dict:
+    """The deployment document without each host's summary and passing checks: statuses,
+    messages, counts and the checks that fail or warn (what the next merge of this run judges
+    by)."""
+    hosts = {}
+    for host, entry in document["hosts"].items():
+        hosts[host] = {k: v for k, v in entry.items() if k not in ("checks", "summary")}
+        if "checks" in entry:
+            hosts[host]["checks"] = [c for c in entry["checks"] or [] if c.get("status") in ("fail", "warn")]
+    return dict(document, hosts=hosts,
+                details_left_out="summaries and passing checks: the full report did not fit on its filesystem")
+
+
 class _DirectoryLock:
     """An exclusive flock on the report's directory: read-merge-write of one report is serial
     across the worker processes, and no lock file is left behind."""
@@ -443,16 +476,18 @@ class ActionModule(ActionBase):
                 document = dict(report_public)
                 document["_state"] = {"seen": state["seen"], "merged": sorted(state["hosts"]),
                                       "batches": state["batches"]}
-                _atomic_write(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+                _write_artifact(path, json.dumps(document, indent=2, sort_keys=False) + "\n",
+                                "deployment health report",
+                                compact=json.dumps(_compact(document), sort_keys=False) + "\n")
                 if latest_path:
                     _point_latest(latest_path, path)
                     _prune(os.path.dirname(path), keep, path)
                 if junit_path:
                     os.makedirs(os.path.dirname(junit_path), mode=0o755, exist_ok=True)
-                    _atomic_write(junit_path, junit_document(report_public))
+                    _write_artifact(junit_path, junit_document(report_public), "merged JUnit report")
             elif junit_path and not check_mode:
                 os.makedirs(os.path.dirname(junit_path), mode=0o755, exist_ok=True)
-                _atomic_write(junit_path, junit_document(report_public))
+                _write_artifact(junit_path, junit_document(report_public), "merged JUnit report")
         finally:
             if lock:
                 lock.__exit__(None, None, None)
