@@ -8,6 +8,8 @@ check for its own resource limits.
   to the module (Ansible's task timeout) kills it too.
 - 1,100 TCP checks under `prlimit --nofile=N:N` (soft = hard, so raising the soft limit cannot
   help) against listeners on 127.0.0.1: every check passes; none says "too many open files".
+- 300 HTTP checks of 300 keep-alive servers under `--nofile=128:128`: a connection is closed
+  when its check ends, not kept idle past its slot of the open-files budget.
 """
 
 from __future__ import annotations
@@ -173,3 +175,59 @@ def test_more_checks_than_file_descriptors_never_fail_for_the_modules_own_limit(
     assert failed == [], f"{len(failed)} of {checks} failed, e.g. {failed[:2]}"
     assert len(found) == checks and result["failed"] is False, result.get("msg")
     print(f"{checks} TCP checks with {nofile} file descriptors in {elapsed:.2f}s")
+
+
+@contextlib.contextmanager
+def keep_alive_http_servers(count: int) -> Iterator[list[int]]:
+    """`count` HTTP/1.1 servers on 127.0.0.1 that answer 200 and keep each connection open for
+    the next request (as most web servers do): a client that pools idle connections holds one
+    descriptor per server after its request."""
+    import asyncio
+    import threading
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    loop = asyncio.new_event_loop()
+    ports: list[int] = []
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        servers = [await asyncio.start_server(answer, "127.0.0.1", 0) for _ in range(count)]
+        ports.extend(s.sockets[0].getsockname()[1] for s in servers)
+        started.set()
+        await stop.wait()
+        for server in servers:
+            server.close()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    assert started.wait(30), "the HTTP servers did not start"
+    try:
+        yield ports
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()
+
+
+def test_http_checks_of_many_servers_leave_no_idle_connection_to_exhaust_file_descriptors(
+        module_binary, tmp_path):
+    servers, nofile = 300, 128
+    with keep_alive_http_servers(servers) as ports:
+        http = [{"url": f"http://127.0.0.1:{port}/", "name": f"server {port}"} for port in ports]
+        result, elapsed = run_binary(module_binary, tmp_path, {"http": http, "deadline": "60s"},
+                                     prefix=["prlimit", f"--nofile={nofile}:{nofile}", "--"])
+    found = result.get("checks", [])
+    failed = [c for c in found if c["status"] != "pass"]
+    assert failed == [], f"{len(failed)} of {servers} failed, e.g. {failed[:2]}"
+    assert len(found) == servers and result["failed"] is False, result.get("msg")
+    print(f"{servers} HTTP checks of keep-alive servers with {nofile} file descriptors in {elapsed:.2f}s")

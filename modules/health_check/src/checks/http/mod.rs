@@ -155,6 +155,9 @@ fn build_client(
         // Our own verifier: it explains a rejected certificate in words.
         .use_preconfigured_tls(tls::client_config(tls_roots, validate_certs))
         .tls_info(true)
+        // One request per check: a connection kept idle in the pool would hold a file
+        // descriptor past its check's slot of the open-files budget (runner.rs).
+        .pool_max_idle_per_host(0)
         .redirect(if follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {
