@@ -1,11 +1,13 @@
 """secrets_gate and paths: a relative `--sops-config`/`sops_config` is read where it says
 (the working directory on the command line, the first scanned directory in the module),
 `*.sops.yaml`/`*.sops.json` secrets files are held to `.sops.yaml` coverage like any other, and a
-finding's fingerprint does not depend on how the repository was named on the command line."""
+finding's fingerprint does not depend on how the repository was named on the command line, nor a
+`recipients` rule's verdict on which of its directories was scanned."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -108,3 +110,39 @@ def test_a_fingerprint_is_the_same_however_the_repository_is_named(tmp_path: Pat
     scan(".", "--format", "json", "--output", str(baseline), cwd=repo)
     accepted = scan(str(repo / "group_vars"), "--format", "json", "--baseline", str(baseline))
     assert accepted.returncode == 0 and json.loads(accepted.stdout)["baselined"] == 1, accepted.output
+
+
+def recipient_verdict(result: dict) -> list[tuple[str, str, str]]:
+    return sorted((f["rule"], f["fingerprint"], f["message"]) for f in result["findings"]
+                  if f["rule"].endswith("-recipient"))
+
+
+def test_a_recipients_path_regex_gives_one_verdict_for_the_repository_and_its_subdirectory(tmp_path: Path):
+    repo = sops_repo(tmp_path)  # inventories/prod/group_vars/secrets.yml, encrypted to key.txt
+    custodian = age_keypair(tmp_path / "custodian.txt")
+    departed = re.search(r"age1[0-9a-z]+", (tmp_path / "key.txt").read_text()).group(0)
+    recipients = [{"path_regex": "^inventories/prod/", "age": [custodian]}]
+
+    def verdicts() -> dict[str, list[tuple[str, str, str]]]:
+        return {
+            name: recipient_verdict(run_module({"paths": [str(path)], "recipients": recipients}, tmp_path))
+            for name, path in {
+                "repository": repo,
+                "subdirectory": repo / "inventories" / "prod",
+                "file": repo / "inventories" / "prod" / "group_vars" / "secrets.yml",
+            }.items()
+        }
+
+    # Beside .sops.yaml (no git checkout) and, without .sops.yaml, in a git checkout: the path
+    # the rule sees is relative to the repository root however the repository is scanned.
+    beside_sops_yaml = verdicts()
+    (repo / ".sops.yaml").unlink()
+    (repo / ".git").mkdir()
+    in_git_checkout = verdicts()
+
+    for seen in (beside_sops_yaml, in_git_checkout):
+        whole = seen["repository"]
+        assert [rule for rule, _, _ in whole] == ["missing-recipient", "unexpected-recipient"], seen
+        assert any(departed in message for _, _, message in whole) and any(custodian in m for _, _, m in whole)
+        assert seen["subdirectory"] == whole and seen["file"] == whole, seen
+    assert beside_sops_yaml["repository"] == in_git_checkout["repository"]

@@ -44,7 +44,8 @@ impl Provider {
     }
 }
 
-/// Expected recipients for SOPS files whose path matches `path_regex`.
+/// Expected recipients for SOPS files whose path, relative to the fingerprint base (the
+/// repository root; see `fingerprint_bases`), matches `path_regex`.
 #[derive(Debug, Clone)]
 pub struct RecipientRule {
     pub path_regex: Regex,
@@ -772,7 +773,8 @@ fn expand_path(file: &str, base: &Path) -> PathBuf {
     }
 }
 
-/// The directory a fingerprint's path is relative to, per scan root: the repository root (the
+/// The directory a fingerprint's path (and the path a `recipients` rule's `path_regex` is
+/// matched against) is relative to, per scan root: the repository root (the
 /// nearest directory above the root holding `.git`), else the directory of `.sops.yaml` when it
 /// is above the root, else the root's own directory. So the same finding has the same
 /// fingerprint whether the repository is scanned as `repo/`, `./` or `/abs/repo`, and, in a
@@ -944,7 +946,13 @@ fn finish(
         .and_then(|sc| sc.path.parent().and_then(|p| std::fs::canonicalize(p).ok()));
     for outcome in &mut outcomes {
         key_files.append(&mut outcome.vault_password_files);
-        repository_gates(outcome, config, sops_config.as_ref(), sops_base.as_deref());
+        repository_gates(
+            outcome,
+            config,
+            sops_config.as_ref(),
+            sops_base.as_deref(),
+            &bases,
+        );
     }
     for outcome in outcomes {
         report.files_scanned += usize::from(outcome.skipped.is_none());
@@ -1038,6 +1046,7 @@ fn repository_gates(
     config: &ScanConfig,
     sops_config: Option<&SopsConfig>,
     sops_base: Option<&Path>,
+    bases: &[PathBuf],
 ) {
     let is_sops = outcome.sops_meta.is_some();
     let has_plaintext = outcome.findings.iter().any(|f| f.rule.is_plaintext());
@@ -1114,11 +1123,14 @@ fn repository_gates(
             None => outcome.findings.push(gate_finding(meta.line, "sops.lastmodified", Rule::DataKeyAge, "SOPS lastmodified is missing or not an RFC 3339 time: the data key's age is unknown".into())),
         }
     }
-    let rel = outcome.relative.replace('\\', "/");
+    // The same path the fingerprint uses (relative to the repository root), so one
+    // `path_regex` gives one verdict whether `repo/`, `./`, `/abs/repo` or a directory inside
+    // the repository is scanned.
+    let rel = fingerprint_path(&outcome.absolute, bases).replace('\\', "/");
     if let Some(rule) = config
         .recipients
         .iter()
-        .find(|r| r.path_regex.is_match(&rel) || r.path_regex.is_match(&outcome.display))
+        .find(|r| r.path_regex.is_match(&rel))
     {
         let actual: BTreeSet<String> = meta
             .recipients
@@ -1401,6 +1413,51 @@ mod tests {
             scan_one("plugin.py", &format!("x = 1\nTOKEN = \"{token}\"\n"))[0].0,
             2
         );
+    }
+
+    /// (rule, fingerprint) of the recipients findings of a scan of `path`.
+    fn recipient_findings(path: &Path, rules: &[RecipientRule]) -> Vec<(String, String)> {
+        let mut config = ScanConfig::new(vec![path.to_path_buf()]);
+        config.recipients = rules.to_vec();
+        let report = scan(&config).unwrap_or_else(|e| panic!("{e}"));
+        report
+            .findings
+            .into_iter()
+            .filter(|f| f.rule.ends_with("-recipient"))
+            .map(|f| (f.rule, f.fingerprint))
+            .collect()
+    }
+
+    #[test]
+    fn a_recipients_path_regex_gives_one_verdict_for_the_repository_and_its_subdirectory() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let repo = dir.path().join("repo");
+        let group_vars = repo.join("inventories/prod/group_vars");
+        std::fs::create_dir_all(&group_vars).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(repo.join(".git")).unwrap_or_else(|e| panic!("{e}"));
+        let departed = "age1departedcustodian0000000000000000000000000000000000000000";
+        let expected = "age1currentcustodian00000000000000000000000000000000000000000";
+        std::fs::write(
+            group_vars.join("secrets.yml"),
+            format!(
+                "db_password: ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]\n\
+                 sops:\n    age:\n        - recipient: {departed}\n\
+                 \x20   lastmodified: \"2026-12-01T00:00:00Z\"\n\
+                 \x20   mac: ENC[AES256_GCM,data:bWFj,iv:x,tag:y,type:str]\n    version: 3.11.0\n"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let rules = [RecipientRule {
+            path_regex: Regex::new("^inventories/prod/").unwrap_or_else(|e| panic!("{e}")),
+            recipients: BTreeSet::from([expected.to_string()]),
+        }];
+
+        let whole = recipient_findings(&repo, &rules);
+        let part = recipient_findings(&repo.join("inventories/prod"), &rules);
+
+        let rules_found: Vec<&str> = whole.iter().map(|(rule, _)| rule.as_str()).collect();
+        assert_eq!(rules_found, ["unexpected-recipient", "missing-recipient"]);
+        assert_eq!(whole, part);
     }
 
     #[test]
