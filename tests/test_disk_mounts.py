@@ -246,9 +246,10 @@ def test_a_hung_mount_fails_its_check_at_its_timeout_and_the_module_exits(module
 
     run = run_with_hung_mount(mnt, 15, [str(module_binary), str(args)])
 
-    # Exited (its output closed) soon after the hung check's timeout, long before the server went.
+    # Exited (its output closed) after the hung check's timeout, long before the server went
+    # (15 s); the margin is for a loaded machine.
     assert run["hung"] is False, run
-    assert run["elapsed_s"] < 1 + 2, run
+    assert run["elapsed_s"] < 10, run
     result = json.loads(run["stdout"])
     assert run["returncode"] == 1 and result["failed"] is True
     by_name = {c["name"]: c for c in result["checks"]}
@@ -267,7 +268,7 @@ def test_a_hung_mount_does_not_keep_the_module_from_exiting_at_its_deadline(modu
     run = run_with_hung_mount(mnt, 20, [str(module_binary), str(args)])
 
     assert run["hung"] is False, run
-    assert run["elapsed_s"] < 2 + 2, run
+    assert run["elapsed_s"] < 10, run  # the server holds for 20 s
     result = json.loads(run["stdout"])
     by_name = {c["name"]: c for c in result["checks"]}
     assert by_name[str(mnt)]["message"] == "deadline exceeded: the whole run is limited to 2s"

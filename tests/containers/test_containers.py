@@ -400,13 +400,16 @@ def test_a_restart_loop_never_passes_even_when_a_retry_catches_it_running(
     result = run_checks(run_module, {"containers": [name], "docker_host": docker_engine.docker_host})
     check = only_check(result)
     assert check["status"] == "fail", check
+    # Read while it runs (up for less than flap_window) or, on a loaded machine, just after
+    # its 2 s were over (restarting, not up): a restart loop either way.
     assert re.fullmatch(
-        rf"container '{name}': in a restart loop: restarted \d+ times?, up ({DURATION}) "
-        rf"\(less than flap_window 10s\) {COUNTS}",
+        rf"container '{name}': (state (restarting|exited \(exit code 1\)), expected running; )?"
+        rf"in a restart loop: restarted \d+ times?, "
+        rf"(up ({DURATION}) \(less than flap_window 10s\)|not up) {COUNTS}",
         check["message"],
     ), check["message"]
     assert check["details"]["restart_count"] >= 1
-    assert 0 <= check["details"]["uptime_s"] < 3
+    assert check["details"]["uptime_s"] is None or 0 <= check["details"]["uptime_s"] < 10
 
     run = run_module(
         {
@@ -429,12 +432,14 @@ def test_a_restart_loop_never_passes_even_when_a_retry_catches_it_running(
     ), check["message"]
     assert check["details"]["restart_count"] > check["details"]["first_seen_restarts"]
 
-    # The explicit opt-out judges only the state.
+    # The explicit opt-out judges only the state: a retry that finds it running passes.
     wait_for(docker_engine, name, restarted_and_running)
     result = run_checks(
         run_module,
         {
             "containers": [{"container": name, "flapping": "ignore"}],
+            "wait_timeout": "20s",
+            "interval": "200ms",
             "docker_host": docker_engine.docker_host,
         },
     )

@@ -159,8 +159,9 @@ async fn a_body_that_stalls_after_the_headers_fails_within_the_timeout() {
     let url = serve_with(stalled_body).await;
     let started = std::time::Instant::now();
     let out = run(spec(serde_json::json!({"url": url, "timeout": "1s"}))).await;
+    // The server holds its body for 30 s: well under that, the read was cut by the timeout.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
