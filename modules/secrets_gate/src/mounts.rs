@@ -128,30 +128,50 @@ pub fn probe_main(path: &str) -> i32 {
 }
 
 /// Looks at each path in its own child process, all at once, and returns the paths that did
-/// not answer within `timeout` (their children are killed, and left to the kernel). A path
-/// whose probe cannot be started at all is taken as answering: the walk then meets it as it
-/// would without this module.
-pub fn unanswered(paths: &[PathBuf], timeout: Duration) -> Vec<PathBuf> {
+/// not answer within `timeout` (their children are killed, and left to the kernel), each with
+/// `None`, and the paths whose probe could not be started at all (no executable, a process
+/// limit), each with why: those are not trusted to answer either (fail closed: the walk would
+/// block on them if they hang).
+pub fn unanswered(paths: &[PathBuf], timeout: Duration) -> Vec<(PathBuf, Option<String>)> {
     if paths.is_empty() {
         return Vec::new();
     }
-    let Ok(program) = std::env::current_exe() else {
-        return Vec::new();
-    };
-    let mut running: Vec<(PathBuf, Child)> = paths
-        .iter()
-        .filter_map(|path| {
-            Command::new(&program)
-                .arg(PROBE_COMMAND)
-                .arg(path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()
-                .map(|child| (path.clone(), child))
-        })
-        .collect();
+    match std::env::current_exe() {
+        Ok(program) => probe_with(&program, paths, timeout),
+        Err(err) => {
+            let why = format!("cannot start the probe that looks at it: {err}");
+            paths
+                .iter()
+                .map(|p| (p.clone(), Some(why.clone())))
+                .collect()
+        }
+    }
+}
+
+/// [`unanswered`] with `program` as the probe.
+fn probe_with(
+    program: &Path,
+    paths: &[PathBuf],
+    timeout: Duration,
+) -> Vec<(PathBuf, Option<String>)> {
+    let mut unstarted = Vec::new();
+    let mut running: Vec<(PathBuf, Child)> = Vec::new();
+    for path in paths {
+        let spawned = Command::new(program)
+            .arg(PROBE_COMMAND)
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => running.push((path.clone(), child)),
+            Err(err) => unstarted.push((
+                path.clone(),
+                Some(format!("cannot start the probe that looks at it: {err}")),
+            )),
+        }
+    }
     let started = Instant::now();
     loop {
         running.retain_mut(|(_, child)| !matches!(child.try_wait(), Ok(Some(_)) | Err(_)));
@@ -164,14 +184,12 @@ pub fn unanswered(paths: &[PathBuf], timeout: Duration) -> Vec<PathBuf> {
                 .max(Duration::from_millis(1)),
         );
     }
-    running
-        .into_iter()
-        .map(|(path, mut child)| {
-            // SIGKILL: the child dies as soon as the kernel lets go of it; never waited for.
-            let _ = child.kill();
-            path
-        })
-        .collect()
+    let timed_out = running.into_iter().map(|(path, mut child)| {
+        // SIGKILL: the child dies as soon as the kernel lets go of it; never waited for.
+        let _ = child.kill();
+        (path, None)
+    });
+    unstarted.into_iter().chain(timed_out).collect()
 }
 
 /// Of `paths` (as given: relative to the working directory), those on a network or FUSE mount
@@ -196,8 +214,14 @@ pub fn unanswered_paths(paths: &[PathBuf], timeout: Duration) -> Vec<(PathBuf, s
     let stuck = unanswered(&absolutes, timeout);
     suspect
         .into_iter()
-        .filter(|(_, absolute)| stuck.contains(absolute))
-        .map(|(path, _)| (path, timed_out(timeout)))
+        .filter_map(|(path, absolute)| {
+            let (_, why) = stuck.iter().find(|(stuck, _)| *stuck == absolute)?;
+            let err = match why {
+                None => timed_out(timeout),
+                Some(why) => std::io::Error::other(why.clone()),
+            };
+            Some((path, err))
+        })
         .collect()
 }
 
@@ -232,6 +256,21 @@ pub fn read_parameter_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_whose_probe_cannot_start_is_not_trusted_to_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-probe");
+        let paths = vec![dir.path().to_path_buf()];
+        let out = probe_with(&missing, &paths, Duration::from_secs(5));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].0, paths[0]);
+        let why = out[0].1.as_deref().unwrap_or_default();
+        assert!(
+            why.starts_with("cannot start the probe that looks at it: "),
+            "{why}"
+        );
+    }
 
     #[test]
     fn mountinfo_lines_give_mount_points_with_escapes_and_their_types() {

@@ -366,12 +366,18 @@ pub fn scan(config: &ScanConfig) -> Result<Report, ScanError> {
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
     outcomes.sort_by(|a, b| a.display.cmp(&b.display));
     let mut walk_errors = walk_errors.into_inner().unwrap_or_else(|p| p.into_inner());
-    walk_errors.extend(hung.into_iter().map(|(walked, _)| WalkProblem {
-        error: format!(
-            "timed out reading {} after {} (a mount that does not answer?); not entered",
-            walked.to_string_lossy().trim_start_matches("./"),
-            ansible_module::types::Duration(config.timeout)
-        ),
+    walk_errors.extend(hung.into_iter().map(|(walked, why)| WalkProblem {
+        error: match why {
+            None => format!(
+                "timed out reading {} after {} (a mount that does not answer?); not entered",
+                walked.to_string_lossy().trim_start_matches("./"),
+                ansible_module::types::Duration(config.timeout)
+            ),
+            Some(why) => format!(
+                "{}: {why}; a mount point, not entered",
+                walked.to_string_lossy().trim_start_matches("./")
+            ),
+        },
         path: Some(walked),
     }));
     walk_errors.sort_by(|a, b| a.path.cmp(&b.path));
@@ -418,13 +424,14 @@ fn walk_problems(err: &ignore::Error) -> Vec<WalkProblem> {
 }
 
 /// The mount points inside the scanned directories that did not answer a probe within the
-/// timeout, as (path as the walker reaches it, absolute path); a mount inside a hung one is
-/// left out (it is not reached).
+/// timeout, or whose probe could not be started, as (path as the walker reaches it, `None` for
+/// a timeout or why the probe did not start); a mount inside a hung one is left out (it is
+/// not reached).
 fn hung_mounts(
     roots: &[(PathBuf, PathBuf)],
     overrides: &ignore::overrides::Override,
     timeout: std::time::Duration,
-) -> Vec<(PathBuf, PathBuf)> {
+) -> Vec<(PathBuf, Option<String>)> {
     let all = mounts::mounts();
     // A mount that `exclude` leaves out is not walked, so it is not looked at either.
     let mut inside: Vec<PathBuf> = roots
@@ -446,17 +453,17 @@ fn hung_mounts(
     inside.dedup();
     let mut hung = mounts::unanswered(&inside, timeout);
     hung.sort();
-    let mut outermost: Vec<PathBuf> = Vec::new();
-    for path in hung {
-        if !outermost.iter().any(|outer| path.starts_with(outer)) {
-            outermost.push(path);
+    let mut outermost: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for (path, why) in hung {
+        if !outermost.iter().any(|(outer, _)| path.starts_with(outer)) {
+            outermost.push((path, why));
         }
     }
     let mut out = Vec::new();
-    for absolute in outermost {
+    for (absolute, why) in outermost {
         for (given, canonical) in roots {
             if let Ok(rest) = absolute.strip_prefix(canonical) {
-                out.push((given.join(rest), absolute.clone()));
+                out.push((given.join(rest), why.clone()));
             }
         }
     }
