@@ -265,6 +265,21 @@ impl Planner {
         };
         self.plans.push(checks::plan(check, params, meta));
     }
+
+    /// [`Planner::add`] for a check that needs a place at a bounded resource first (`gate`).
+    fn add_gated<C: Check>(
+        &mut self,
+        check: C,
+        params: C::Params,
+        common: args::Common<'_>,
+        default_name: &str,
+        gate: std::sync::Arc<tokio::sync::Semaphore>,
+    ) {
+        self.add(check, params, common, default_name);
+        if let Some(planned) = self.plans.last_mut() {
+            planned.gate = Some(gate);
+        }
+    }
 }
 
 /// The system bus for `systemd_bus` (or the default one); the error names the parameter.
@@ -316,7 +331,15 @@ fn plan(args: &Args, clients: &mut Clients) -> Result<Vec<Planned>, Error> {
     for (index, StrOrMap(spec)) in args.systemd.iter().flatten().enumerate() {
         checks::systemd::validate(spec, &format!("systemd[{index}]"))?;
         let check = Unit { bus: bus.clone() };
-        planner.add(check, spec.clone(), spec.common(), spec.unit.as_str());
+        // The bus's bound on queries in flight is waited for before the check's timeout starts.
+        let slots = bus.query_slots();
+        planner.add_gated(
+            check,
+            spec.clone(),
+            spec.common(),
+            spec.unit.as_str(),
+            slots,
+        );
     }
     if let Some(StrOrMap(spec)) = &args.system_state {
         let check = SystemState { bus: bus.clone() };

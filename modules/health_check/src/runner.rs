@@ -52,11 +52,17 @@ pub async fn run_all(
     let mut slots: Vec<Option<CheckResult>> = vec![None; plans.len()];
     let mut waiting = Vec::with_capacity(plans.len());
     let mut set = JoinSet::new();
-    for (index, Planned { meta, work }) in plans.into_iter().enumerate() {
+    for (index, Planned { meta, work, gate }) in plans.into_iter().enumerate() {
         let timeout = meta.timeout;
         let slots_free = Arc::clone(slots_free);
         set.spawn(async move {
-            // Closed never: the semaphore lives as long as the run. Held until the check ends.
+            // First a place at the resource the check needs (its gate), then a slot of the
+            // open-files budget; the timeout starts once it has both. Closed never: the
+            // semaphores live as long as the run. Held until the check ends.
+            let _gate = match gate {
+                Some(gate) => gate.acquire_owned().await.ok(),
+                None => None,
+            };
             let _slot = slots_free.acquire_owned().await.ok();
             let begin = Instant::now();
             let outcome = match tokio::time::timeout(timeout, work).await {
@@ -240,6 +246,7 @@ mod tests {
                 timeout,
                 expected: "an answer".into(),
             },
+            gate: None,
             work: Box::pin(async move {
                 tokio::time::sleep(sleep).await;
                 Verdict::pass("answered", "answered")
@@ -272,6 +279,38 @@ mod tests {
             deadline_at,
             Duration(deadline_at - Instant::now()),
             &one_slot,
+        )
+        .await;
+        let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [Status::Pass, Status::Pass, Status::Pass],
+            "{results:?}"
+        );
+    }
+
+    /// Three 200 ms checks behind a gate of one permit (the systemd bus's bound on queries in
+    /// flight) take 600 ms in all, yet none times out at 300 ms: the wait at the gate is not
+    /// the check's time.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_check_waiting_at_its_gate_is_not_timed_out_by_the_wait() {
+        let step = std::time::Duration::from_millis(200);
+        let timeout = std::time::Duration::from_millis(300);
+        let gate = Arc::new(Semaphore::new(1));
+        let plans = ["a", "b", "c"]
+            .iter()
+            .map(|name| Planned {
+                gate: Some(Arc::clone(&gate)),
+                ..sleeping_check(name, step, timeout)
+            })
+            .collect();
+        let deadline_at = Instant::now() + std::time::Duration::from_secs(60);
+        let many_slots = Arc::new(Semaphore::new(100));
+        let results = run_all(
+            plans,
+            deadline_at,
+            Duration(deadline_at - Instant::now()),
+            &many_slots,
         )
         .await;
         let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();

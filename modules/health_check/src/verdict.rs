@@ -88,6 +88,10 @@ pub type CheckFuture = Pin<Box<dyn Future<Output = Verdict> + Send + 'static>>;
 pub struct Planned {
     pub meta: CheckMeta,
     pub work: CheckFuture,
+    /// A bounded resource the work needs (a place among the systemd bus's queries in flight):
+    /// the runner waits for a permit before the check's timeout starts and holds it while the
+    /// work runs, so a long queue never times a check out.
+    pub gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 /// Who a check is and what it expects: known before it runs, so a check that never answers

@@ -310,11 +310,23 @@ impl Bus {
             .clone()
     }
 
+    /// The bound on unit queries in flight, for a caller whose own timeout must not count the
+    /// wait for a place (health_check's runner): it holds a permit of this while it calls
+    /// [`Bus::unit_holding_slot`].
+    pub fn query_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        Arc::clone(&self.in_flight)
+    }
+
     /// What systemd says about one unit (a full unit name such as `nginx.service`).
     pub async fn unit(&self, unit: &str) -> Result<UnitObservation, SystemdError> {
-        let connection = self.connection().await?;
         // The semaphore is never closed; were it, the query would simply go unbounded.
         let _permit = self.in_flight.acquire().await.ok();
+        self.unit_holding_slot(unit).await
+    }
+
+    /// [`Bus::unit`] for a caller that already holds a permit of [`Bus::query_slots`].
+    pub async fn unit_holding_slot(&self, unit: &str) -> Result<UnitObservation, SystemdError> {
+        let connection = self.connection().await?;
         query_unit(&connection, unit)
             .await
             .map_err(|err| SystemdError::Call {

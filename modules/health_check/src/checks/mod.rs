@@ -113,6 +113,7 @@ pub fn plan<C: Check>(check: C, params: C::Params, meta: CheckMeta) -> Planned {
     Planned {
         meta,
         work: Box::pin(work),
+        gate: None,
     }
 }
 

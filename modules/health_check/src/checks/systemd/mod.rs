@@ -84,7 +84,8 @@ impl Check for Unit {
     }
 
     async fn observe(&self, spec: &SystemdParams) -> Result<UnitSeen, ProbeError> {
-        let unit = self.bus.unit(spec.unit.as_str()).await?;
+        // The runner holds a permit of the bus's query slots for this check (its gate).
+        let unit = self.bus.unit_holding_slot(spec.unit.as_str()).await?;
         let now = FirstSeen {
             restarts: unit.service.as_ref().map_or(0, |s| u64::from(s.n_restarts)),
             read_at_usec: unit.read_at_usec,
