@@ -10,6 +10,7 @@
 //! Mount points come from `/proc/self/mountinfo`, which the kernel answers without asking any
 //! file system.
 
+use mountinfo::{mount_holding, MountEntry};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,66 +34,17 @@ fn may_hang(fstype: &str) -> bool {
         )
 }
 
-/// One line of `/proc/self/mountinfo`: where, and which file system type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    pub point: PathBuf,
-    pub fstype: String,
-}
-
 /// The process's mounts, or none when `/proc` is not there (then nothing is probed).
-pub fn mounts() -> Vec<Mount> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|text| parse_mountinfo(&text))
-        .unwrap_or_default()
-}
-
-/// Parses mountinfo: field 5 is the mount point (octal escapes for space, tab, newline and
-/// backslash), the first field after ` - ` the file system type.
-pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let (head, tail) = line.split_once(" - ")?;
-            let point = head.split(' ').nth(4)?;
-            let fstype = tail.split(' ').next()?;
-            Some(Mount {
-                point: PathBuf::from(unescape(point)),
-                fstype: fstype.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            let digits = &bytes[i + 1..i + 4];
-            if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let value = digits
-                    .iter()
-                    .fold(0u16, |acc, d| acc * 8 + u16::from(d - b'0'));
-                if let Ok(value) = u8::try_from(value) {
-                    out.push(value);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+pub fn mounts() -> Vec<MountEntry> {
+    mountinfo::read_mountinfo().unwrap_or_default()
 }
 
 /// The mount points strictly inside `root`, outermost first.
-pub fn mount_points_inside(mounts: &[Mount], root: &Path) -> Vec<PathBuf> {
+pub fn mount_points_inside(mounts: &[MountEntry], root: &Path) -> Vec<PathBuf> {
     let mut inside: Vec<PathBuf> = mounts
         .iter()
-        .filter(|m| m.point != root && m.point.starts_with(root))
-        .map(|m| m.point.clone())
+        .filter(|m| m.mount_point != root && m.mount_point.starts_with(root))
+        .map(|m| m.mount_point.clone())
         .collect();
     inside.sort();
     inside.dedup();
@@ -101,12 +53,8 @@ pub fn mount_points_inside(mounts: &[Mount], root: &Path) -> Vec<PathBuf> {
 
 /// Whether `path` (absolute, not resolved: resolving it would touch the mount) lies on a
 /// file system that may never answer.
-pub fn on_mount_that_may_hang(mounts: &[Mount], path: &Path) -> bool {
-    mounts
-        .iter()
-        .filter(|m| path.starts_with(&m.point))
-        .max_by_key(|m| m.point.as_os_str().len())
-        .is_some_and(|m| may_hang(&m.fstype))
+pub fn on_mount_that_may_hang(mounts: &[MountEntry], path: &Path) -> bool {
+    mount_holding(mounts, path).is_some_and(|m| may_hang(&m.fstype))
 }
 
 /// The child side: looks at `path` (a directory's first entry, or a file's first byte) and
@@ -256,6 +204,7 @@ pub fn read_parameter_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mountinfo::parse_mountinfo;
 
     #[test]
     fn a_path_whose_probe_cannot_start_is_not_trusted_to_answer() {
@@ -279,7 +228,7 @@ mod tests {
                     41 22 0:51 / /srv/repo/nfs rw shared:1 - nfs4 server:/e rw\n";
         let mounts = parse_mountinfo(text);
         assert_eq!(mounts.len(), 3);
-        assert_eq!(mounts[1].point, PathBuf::from("/srv/repo/my mnt"));
+        assert_eq!(mounts[1].mount_point, PathBuf::from("/srv/repo/my mnt"));
         assert_eq!(mounts[2].fstype, "nfs4");
         assert_eq!(
             mount_points_inside(&mounts, Path::new("/srv/repo")),
