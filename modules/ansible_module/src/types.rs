@@ -320,6 +320,19 @@ pub fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
     parse_bool_value(&value).map_err(de::Error::custom)
 }
 
+/// Like [`boolean`], for `Option<bool>` fields (with `#[serde(default)]`): `null` or absent is
+/// "no requirement"; otherwise Ansible's boolean spellings.
+pub fn optional_boolean<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<bool>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        value => parse_bool_value(&value)
+            .map(Some)
+            .map_err(de::Error::custom),
+    }
+}
+
 /// `#[serde(deserialize_with = "ansible_module::types::number")]`: a JSON number or a string
 /// holding one, for any numeric field.
 pub fn number<'de, D, T>(deserializer: D) -> Result<T, D::Error>

@@ -262,31 +262,36 @@ mod tests {
         assert_eq!(concurrency_for(u64::MAX), Semaphore::MAX_PERMITS);
     }
 
-    /// Three 200 ms checks through one slot take 600 ms in all, yet none times out at 300 ms:
-    /// a check's timeout starts when it gets its slot.
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_check_waiting_for_a_slot_is_not_timed_out_by_the_wait() {
+    /// Three checks of 200 ms, each with a 300 ms timeout, behind `gate` (if any) and the
+    /// open-files `slots`: their statuses.
+    async fn three_200ms_checks(gate: Option<Arc<Semaphore>>, slots: usize) -> Vec<Status> {
         let step = std::time::Duration::from_millis(200);
         let timeout = std::time::Duration::from_millis(300);
         let plans = ["a", "b", "c"]
             .iter()
-            .map(|name| sleeping_check(name, step, timeout))
+            .map(|name| Planned {
+                gate: gate.clone(),
+                ..sleeping_check(name, step, timeout)
+            })
             .collect();
         let deadline_at = Instant::now() + std::time::Duration::from_secs(60);
-        let one_slot = Arc::new(Semaphore::new(1));
+        let slots = Arc::new(Semaphore::new(slots));
         let results = run_all(
             plans,
             deadline_at,
             Duration(deadline_at - Instant::now()),
-            &one_slot,
+            &slots,
         )
         .await;
-        let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();
-        assert_eq!(
-            statuses,
-            [Status::Pass, Status::Pass, Status::Pass],
-            "{results:?}"
-        );
+        results.iter().map(|r| r.status).collect()
+    }
+
+    /// Three 200 ms checks through one slot take 600 ms in all, yet none times out at 300 ms:
+    /// a check's timeout starts when it gets its slot.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_check_waiting_for_a_slot_is_not_timed_out_by_the_wait() {
+        let statuses = three_200ms_checks(None, 1).await;
+        assert_eq!(statuses, [Status::Pass, Status::Pass, Status::Pass]);
     }
 
     /// Three 200 ms checks behind a gate of one permit (the systemd bus's bound on queries in
@@ -294,30 +299,7 @@ mod tests {
     /// the check's time.
     #[tokio::test(flavor = "current_thread")]
     async fn a_check_waiting_at_its_gate_is_not_timed_out_by_the_wait() {
-        let step = std::time::Duration::from_millis(200);
-        let timeout = std::time::Duration::from_millis(300);
-        let gate = Arc::new(Semaphore::new(1));
-        let plans = ["a", "b", "c"]
-            .iter()
-            .map(|name| Planned {
-                gate: Some(Arc::clone(&gate)),
-                ..sleeping_check(name, step, timeout)
-            })
-            .collect();
-        let deadline_at = Instant::now() + std::time::Duration::from_secs(60);
-        let many_slots = Arc::new(Semaphore::new(100));
-        let results = run_all(
-            plans,
-            deadline_at,
-            Duration(deadline_at - Instant::now()),
-            &many_slots,
-        )
-        .await;
-        let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();
-        assert_eq!(
-            statuses,
-            [Status::Pass, Status::Pass, Status::Pass],
-            "{results:?}"
-        );
+        let statuses = three_200ms_checks(Some(Arc::new(Semaphore::new(1))), 100).await;
+        assert_eq!(statuses, [Status::Pass, Status::Pass, Status::Pass]);
     }
 }

@@ -75,7 +75,7 @@ pub struct Args {
     pub paths: Option<Vec<String>>,
     #[serde(default, deserialize_with = "string_list")]
     pub exclude: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "optional_boolean")]
+    #[serde(default, deserialize_with = "ansible_module::types::optional_boolean")]
     #[schemars(extend("default" = true))]
     pub one_file_system: Option<bool>,
     #[serde(default)]
@@ -122,15 +122,6 @@ fn string_list<'de, D: Deserializer<'de>>(
                 "expected a list of strings or one string",
             )),
         },
-    }
-}
-
-fn optional_boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    match Option::<serde_json::Value>::deserialize(deserializer)? {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(value) => ansible_module::types::parse_bool_value(&value)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
     }
 }
 

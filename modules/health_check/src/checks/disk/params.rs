@@ -18,7 +18,7 @@ pub struct DiskParams {
     /// `true`: the path must be a mount point of its own. `false`: it may lie on any
     /// filesystem, `/` included, without a warning. Unset: a path other than `/` that lies on
     /// the root filesystem passes with a warning.
-    #[serde(default, deserialize_with = "optional_boolean")]
+    #[serde(default, deserialize_with = "ansible_module::types::optional_boolean")]
     pub mount: Option<bool>,
     /// The filesystem types accepted (`xfs`, `[ext4, xfs]`, `fuse.sshfs`), as /proc/mounts
     /// names them.
@@ -36,18 +36,6 @@ fn default_disk_percent() -> Percent {
 
 impl Shorthand for DiskParams {
     const FIELD: &'static str = "path";
-}
-
-/// `null` or absent is "no requirement"; otherwise Ansible's boolean spellings.
-fn optional_boolean<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<bool>, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Null => Ok(None),
-        value => ansible_module::types::parse_bool_value(&value)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
 }
 
 /// A list of names (`xfs`, `[rw, noexec]`, or `"rw, noexec"` as Ansible's `list` type allows)

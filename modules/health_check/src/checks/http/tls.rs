@@ -278,17 +278,21 @@ fn self_signed(der: &[u8]) -> bool {
     names(der).is_some_and(|(issuer, subject)| issuer == subject)
 }
 
-/// The raw issuer and subject names of a certificate.
-fn names(der: &[u8]) -> Option<(&[u8], &[u8])> {
+/// The fields of a certificate's TBSCertificate from its serialNumber on (the version, when
+/// there is one, skipped), or `None` when the bytes are not a certificate.
+fn tbs_fields(der: &[u8]) -> Option<&[u8]> {
     let (tag, certificate, _) = read_tlv(der)?;
     expect(tag, 0x30)?;
     let (tag, tbs, _) = read_tlv(certificate)?;
     expect(tag, 0x30)?;
-    let mut rest = tbs;
-    let (tag, _, after) = read_tlv(rest)?;
-    if tag == 0xA0 {
-        rest = after;
-    }
+    let (tag, _, after) = read_tlv(tbs)?;
+    // [0] EXPLICIT version, present from X.509 v2 on.
+    Some(if tag == 0xA0 { after } else { tbs })
+}
+
+/// The raw issuer and subject names of a certificate.
+fn names(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut rest = tbs_fields(der)?;
     // serialNumber, signature: skipped.
     for _ in 0..2 {
         rest = read_tlv(rest)?.2;
@@ -303,16 +307,7 @@ fn names(der: &[u8]) -> Option<(&[u8], &[u8])> {
 /// The certificate's notAfter as seconds since the Unix epoch, or `None` when the bytes are not
 /// a certificate this reader understands.
 pub fn not_after(der: &[u8]) -> Option<i64> {
-    let (tag, certificate, _) = read_tlv(der)?;
-    expect(tag, 0x30)?;
-    let (tag, tbs, _) = read_tlv(certificate)?;
-    expect(tag, 0x30)?;
-    let mut rest = tbs;
-    let (tag, _, after) = read_tlv(rest)?;
-    if tag == 0xA0 {
-        // [0] EXPLICIT version, present from X.509 v2 on.
-        rest = after;
-    }
+    let mut rest = tbs_fields(der)?;
     // serialNumber, signature, issuer: skipped.
     for _ in 0..3 {
         rest = read_tlv(rest)?.2;

@@ -4,7 +4,6 @@ use crate::args::check_params;
 use crate::checks::flapping::FlapPolicy;
 use ansible_module::types::Duration;
 use ansible_module::types::Shorthand;
-use serde::Deserialize;
 use std::fmt;
 
 check_params! {
@@ -13,7 +12,7 @@ pub struct SystemdParams {
     pub unit: UnitName,
     #[serde(default)]
     pub state: UnitStateWanted,
-    #[serde(default, deserialize_with = "optional_boolean")]
+    #[serde(default, deserialize_with = "ansible_module::types::optional_boolean")]
     pub enabled: Option<bool>,
     #[serde(default, deserialize_with = "ansible_module::types::optional_number")]
     pub max_restarts: Option<u32>,
@@ -38,18 +37,6 @@ impl SystemdParams {
 
 impl Shorthand for SystemdParams {
     const FIELD: &'static str = "unit";
-}
-
-/// `null` or absent is "no requirement"; otherwise Ansible's boolean spellings.
-fn optional_boolean<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<bool>, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Null => Ok(None),
-        value => ansible_module::types::parse_bool_value(&value)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
 }
 
 /// The unit types systemd knows, by the suffix of their names.
